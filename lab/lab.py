@@ -28,13 +28,20 @@ LABEL = "swarmplane.lab"
 # --privileged fails on this kind of machine (CAP_SYS_RESOURCE is not in the bounding set);
 # these flags run a working dockerd inside the container (see docs/lab.md).
 HOST_FLAGS = [
-    "--cap-add", "ALL",
-    "--cap-drop", "SYS_RESOURCE",
-    "--security-opt", "seccomp=unconfined",
-    "--security-opt", "apparmor=unconfined",
-    "--cgroupns", "host",
-    "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "-v", "/var/lib/docker",  # anonymous volume: keeps the inner overlay2 off the outer overlayfs
+    "--cap-add",
+    "ALL",
+    "--cap-drop",
+    "SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--cgroupns",
+    "host",
+    "-v",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "-v",
+    "/var/lib/docker",  # anonymous volume: keeps the inner overlay2 off the outer overlayfs
 ]
 
 
@@ -48,7 +55,9 @@ def docker(*args, check=True, capture=True):
 def ensure_key():
     if not KEY.exists():
         KEY.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "swarmplane-lab", "-f", str(KEY)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "swarmplane-lab", "-f", str(KEY)], check=True
+        )
     return KEY.with_suffix(".pub").read_text().strip()
 
 
@@ -129,9 +138,20 @@ def up(args):
             existing = ""
         if not existing:
             docker(
-                "run", "-d", "--name", container, "--hostname", host,
-                "--label", "%s=%s" % (LABEL, args.name), "--network", network,
-                "-e", "LAB_AUTHORIZED_KEY=%s" % pubkey, *HOST_FLAGS, image,
+                "run",
+                "-d",
+                "--name",
+                container,
+                "--hostname",
+                host,
+                "--label",
+                "%s=%s" % (LABEL, args.name),
+                "--network",
+                network,
+                "-e",
+                "LAB_AUTHORIZED_KEY=%s" % pubkey,
+                *HOST_FLAGS,
+                image,
             )
         elif not existing.startswith("running"):
             docker("start", container)
@@ -140,7 +160,15 @@ def up(args):
     inventory = Path(args.inventory)
     inventory.parent.mkdir(parents=True, exist_ok=True)
     inventory.write_text(inventory_yaml(managers, workers, addresses))
-    print("==> lab '%s': %d manager(s), %d worker(s); inventory %s" % (args.name, len(managers), len(workers), inventory))
+    if args.instance_config:
+        # Molecule's delegated driver reads this list to connect (JSON is valid YAML).
+        instances = [
+            dict(instance=h, address=addresses[h], user="root", port=22, identity_file=str(KEY)) for h in managers + workers
+        ]
+        Path(args.instance_config).write_text(json.dumps(instances, indent=1) + "\n")
+    print(
+        "==> lab '%s': %d manager(s), %d worker(s); inventory %s" % (args.name, len(managers), len(workers), inventory)
+    )
 
 
 def down(args):
@@ -161,6 +189,7 @@ def main():
     p_up.add_argument("--workers", type=int, default=int(os.environ.get("LAB_WORKERS", 2)))
     p_up.add_argument("--inventory", default=str(REPO / "inventories" / "lab" / "hosts.yml"))
     p_up.add_argument("--image", help="use this image instead of building lab/host-image")
+    p_up.add_argument("--instance-config", help="also write the hosts as a Molecule instance config")
     p_up.set_defaults(func=up)
     p_down = sub.add_parser("down", help="remove the lab's containers and network")
     p_down.add_argument("--name", default="lab")

@@ -100,11 +100,13 @@ def _host_errors(host, host_vars):
         if str(interface) not in interfaces:
             errors.append(
                 "host %s: swarm_advertise_interface=%s does not exist (interfaces: %s). "
-                "Fix: name one of them, or unset it to use the default IPv4." % (host, interface, ", ".join(sorted(interfaces)))
+                "Fix: name one of them, or unset it to use the default IPv4."
+                % (host, interface, ", ".join(sorted(interfaces)))
             )
         elif not swarm_advertise_address(host_vars):
             errors.append(
-                "host %s: swarm_advertise_interface=%s has no IPv4 address. Fix: set swarm_advertise_addr." % (host, interface)
+                "host %s: swarm_advertise_interface=%s has no IPv4 address. Fix: set swarm_advertise_addr."
+                % (host, interface)
             )
     elif not swarm_advertise_address(host_vars):
         errors.append(
@@ -125,7 +127,9 @@ def _host_errors(host, host_vars):
             % (host, probe["swarm_state"], " (%s)" % probe["swarm_error"] if probe.get("swarm_error") else "", host)
         )
     if probe.get("swarm_state") == "locked":
-        errors.append("host %s: its swarm is locked (autolock). Fix: `docker swarm unlock` on it with the unlock key." % host)
+        errors.append(
+            "host %s: its swarm is locked (autolock). Fix: `docker swarm unlock` on it with the unlock key." % host
+        )
     return errors
 
 
@@ -167,7 +171,9 @@ def swarm_preflight(groups, hostvars, play_hosts):
         message = "host %s (%s) is unreachable: %s" % (
             host,
             _where(host, hostvars[host]),
-            (_probe(hostvars[host]).get("msg") or (hostvars[host].get("_swarmplane_setup") or {}).get("msg") or "").strip(),
+            (
+                _probe(hostvars[host]).get("msg") or (hostvars[host].get("_swarmplane_setup") or {}).get("msg") or ""
+            ).strip(),
         )
         if host in managers and not live:
             errors.append(

@@ -94,10 +94,12 @@ class EngineClient:
             )
         docker_host = module.params.get("docker_host") or DEFAULT_DOCKER_HOST
         try:
-            self.api = docker.APIClient(base_url=docker_host, version="auto", timeout=module.params.get("timeout") or 60)
+            self.api = docker.APIClient(
+                base_url=docker_host, version="auto", timeout=module.params.get("timeout") or 60
+            )
         except DockerException as exc:
             if soft:
-                raise EngineUnavailable("no Docker engine answers at %s" % docker_host)
+                raise EngineUnavailable("no Docker engine answers at %s" % docker_host) from None
             module.fail_json(
                 msg="cannot reach the Docker engine at %s: %s. Is dockerd running? (the swarmplane.cluster.docker_engine role installs and starts it)"
                 % (docker_host, exc)
@@ -413,6 +415,4 @@ def node_spec_changes(spec, labels=None, labels_mode="merge", labels_to_remove=N
 
 def count_managers(nodes, exclude_id=None):
     """Managers of a node list (API objects), without exclude_id."""
-    return sum(
-        1 for n in nodes if (n.get("Spec") or {}).get("Role") == "manager" and n.get("ID") != exclude_id
-    )
+    return sum(1 for n in nodes if (n.get("Spec") or {}).get("Role") == "manager" and n.get("ID") != exclude_id)

@@ -105,13 +105,30 @@ def normalize_sysctl(value):
 
 
 def render_modules_load(names):
-    return "# Managed by swarmplane: kernel modules swarm networking needs.\n" + "".join("%s\n" % n for n in sorted(names))
+    return "# Managed by swarmplane: kernel modules swarm networking needs.\n" + "".join(
+        "%s\n" % n for n in sorted(names)
+    )
 
 
 def render_sysctl_file(sysctls):
     lines = ["# Managed by swarmplane: kernel parameters swarm networking needs."]
     lines += ["%s = %s" % (k, normalize_sysctl(v)) for k, v in sorted(sysctls.items())]
     return "\n".join(lines) + "\n"
+
+
+def missing_modules_warning(hostname, missing, report):
+    """One warning per host: the missing modules grouped by reason, then what stops working."""
+    by_reason = {}
+    for spec in missing:
+        by_reason.setdefault(report[spec["name"]]["reason"], []).append(spec["name"])
+    text = "%s: kernel modules missing: %s." % (
+        hostname,
+        "; ".join("%s (%s)" % (", ".join(names), reason) for reason, names in by_reason.items()),
+    )
+    purposes = [spec["purpose"] for spec in missing if spec.get("purpose")]
+    if purposes:
+        text += " Not working on this host: %s." % "; ".join(purposes)
+    return text
 
 
 class KernelManager:
@@ -131,7 +148,7 @@ class KernelManager:
             return "builtin", "", False
         moddir = "/lib/modules/%s" % self.release
         if not os.path.isdir(moddir):
-            return "missing", "not loaded, and modules cannot be loaded: %s does not exist (a container host, or a kernel without modules)" % moddir, False
+            return "missing", "%s does not exist, so no module can be loaded (a container host?)" % moddir, False
         builtin = os.path.join(moddir, "modules.builtin")
         if os.path.exists(builtin):
             with open(builtin) as handle:
@@ -162,11 +179,10 @@ class KernelManager:
                 loadable.append(spec["name"])
             report[spec["name"]] = dict(state=state, reason=reason) if reason else dict(state=state)
             if state == "missing":
-                missing.append(spec["name"])
-                self.module.warn(
-                    "kernel module %s is not available: %s.%s"
-                    % (spec["name"], reason, " Without it: %s will not work on this host." % spec["purpose"] if spec.get("purpose") else "")
-                )
+                missing.append(spec)
+        if missing:
+            self.module.warn(missing_modules_warning(os.uname().nodename, missing, report))
+        missing = [s["name"] for s in missing]
         return report, missing, loadable
 
     def ensure_sysctls(self, sysctls):
@@ -176,7 +192,9 @@ class KernelManager:
             path = sysctl_path(name)
             if not os.path.exists(path):
                 report[name] = dict(state="missing", wanted=wanted)
-                self.module.warn("sysctl %s does not exist on this kernel (its module is not loaded?); wanted %s" % (name, wanted))
+                self.module.warn(
+                    "sysctl %s does not exist on this kernel (its module is not loaded?); wanted %s" % (name, wanted)
+                )
                 continue
             with open(path) as handle:
                 value = normalize_sysctl(handle.read())
@@ -192,7 +210,9 @@ class KernelManager:
                     handle.write(wanted)
             except OSError as exc:
                 report[name] = dict(state="read_only", value=value, wanted=wanted)
-                self.module.warn("sysctl %s is %s, not %s, and cannot be set here: %s" % (name, value, wanted, exc.strerror))
+                self.module.warn(
+                    "sysctl %s is %s, not %s, and cannot be set here: %s" % (name, value, wanted, exc.strerror)
+                )
                 continue
             report[name] = dict(state="set", value=wanted, before=value)
             self._changed("%s = %s" % (name, value), "%s = %s" % (name, wanted))

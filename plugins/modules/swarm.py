@@ -202,6 +202,7 @@ import json
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
     EngineClient,
@@ -314,7 +315,11 @@ class SwarmManager:
             )
         self._act("leave")
         if not self.module.check_mode:
-            self.client.call("docker swarm leave", self.client.api.leave_swarm, force=self.params["force"] or self.local["state"] != "active")
+            self.client.call(
+                "docker swarm leave",
+                self.client.api.leave_swarm,
+                force=self.params["force"] or self.local["state"] != "active",
+            )
 
     # ----------------------------------------------------------------- helpers
 

@@ -152,6 +152,7 @@ join_tokens:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
     EngineClient,
@@ -196,7 +197,9 @@ def read_swarm(module, client):
     if not local["is_manager"]:
         return result
     if module.params["nodes"]:
-        rows = sorted((node_row(n) for n in client.nodes()), key=lambda r: (r["role"] != "manager", r["hostname"] or ""))
+        rows = sorted(
+            (node_row(n) for n in client.nodes()), key=lambda r: (r["role"] != "manager", r["hostname"] or "")
+        )
         result["nodes"] = rows
         result["leader"] = next((r["hostname"] for r in rows if r["manager_status"] == "Leader"), "")
     if module.params["join_tokens"]:

@@ -99,6 +99,7 @@ changes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
     EngineClient,
@@ -133,8 +134,10 @@ class NodeManager:
         self.client = EngineClient(module)
         local = local_node_state(self.client.info())
         if not local["is_manager"]:
-            self.client.fail("swarm_node must run on a swarm manager; this host is %s" % (
-                "a worker" if local["state"] == "active" else "not in a swarm (state %s)" % local["state"]))
+            self.client.fail(
+                "swarm_node must run on a swarm manager; this host is %s"
+                % ("a worker" if local["state"] == "active" else "not in a swarm (state %s)" % local["state"])
+            )
         self.nodes = self.client.nodes()
 
     def run(self):
@@ -158,7 +161,9 @@ class NodeManager:
             role=self.params["role"],
         )
         if changes.get("role", {}).get("after") == "worker" and count_managers(self.nodes, exclude_id=node["ID"]) == 0:
-            raise SwarmDecisionError("it is the last manager: demoting it would leave the swarm without a control plane")
+            raise SwarmDecisionError(
+                "it is the last manager: demoting it would leave the swarm without a control plane"
+            )
         if changes and not self.module.check_mode:
             self.client.call(
                 "updating the node",
@@ -183,10 +188,13 @@ class NodeManager:
             return dict(changed=False, changes={}, diff=dict(before={}, after={}))
         row = node_row(node)
         if row["role"] == "manager":
-            raise SwarmDecisionError("it is a manager: demote it first (role: worker), so the raft quorum shrinks cleanly")
+            raise SwarmDecisionError(
+                "it is a manager: demote it first (role: worker), so the raft quorum shrinks cleanly"
+            )
         if row["status"] != "Down" and not self.params["force"]:
             raise SwarmDecisionError(
-                "it is %s, not Down: make it leave first (swarm state=absent on that host), or set force: true" % row["status"]
+                "it is %s, not Down: make it leave first (swarm state=absent on that host), or set force: true"
+                % row["status"]
             )
         if not self.module.check_mode:
             self.client.call("docker node rm", self.client.api.remove_node, node["ID"], force=self.params["force"])
@@ -194,7 +202,9 @@ class NodeManager:
             changed=True,
             changes=dict(state=dict(before="present", after="absent")),
             node=row,
-            diff=dict(before=dict(node=row["hostname"], state="present"), after=dict(node=row["hostname"], state="absent")),
+            diff=dict(
+                before=dict(node=row["hostname"], state="present"), after=dict(node=row["hostname"], state="absent")
+            ),
         )
 
 

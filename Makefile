@@ -1,0 +1,57 @@
+# swarmplane: the two commands are `make lab` and `make test`; everything they need is set up here.
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+LAB_MANAGERS ?= 1
+LAB_WORKERS ?= 2
+export LAB_MANAGERS LAB_WORKERS
+
+.PHONY: help setup venv engine image lab lab-down lint unit integration molecule test bench clean
+
+help:
+	@echo "make lab        local cluster of container hosts + cluster.yml (LAB_MANAGERS=$(LAB_MANAGERS) LAB_WORKERS=$(LAB_WORKERS))"
+	@echo "make lab-down   remove the lab"
+	@echo "make test       linters, unit tests, integration tests, Molecule scenarios"
+	@echo "make bench      timings of cluster.yml, written to docs/benchmarks.md"
+
+venv:
+	@scripts/venv.sh
+
+engine:
+	@scripts/ensure-docker.sh
+
+image: engine
+	@lab/build-image.sh >/dev/null
+
+setup: venv engine image
+
+lab: setup
+	lab/lab.py up --name lab --managers $(LAB_MANAGERS) --workers $(LAB_WORKERS) --inventory inventories/lab/hosts.yml
+	ansible-playbook -i inventories/lab cluster.yml
+
+lab-down:
+	lab/lab.py down --name lab
+
+lint: venv
+	yamllint -s .
+	ansible-lint --profile production
+	ruff check .
+	ruff format --check .
+
+unit: venv
+	pytest -q tests/unit
+
+integration: setup
+	pytest -q tests/integration
+
+molecule: setup
+	cd $(CURDIR) && molecule test --all
+
+test: lint unit integration molecule
+
+bench: setup
+	python3 bench/cluster_bench.py
+
+clean: lab-down
+	rm -rf .lab
