@@ -163,7 +163,8 @@ def up(args):
     if args.instance_config:
         # Molecule's delegated driver reads this list to connect (JSON is valid YAML).
         instances = [
-            dict(instance=h, address=addresses[h], user="root", port=22, identity_file=str(KEY)) for h in managers + workers
+            dict(instance=h, address=addresses[h], user="root", port=22, identity_file=str(KEY))
+            for h in managers + workers
         ]
         Path(args.instance_config).write_text(json.dumps(instances, indent=1) + "\n")
     print(

@@ -171,9 +171,9 @@ def swarm_preflight(groups, hostvars, play_hosts):
         message = "host %s (%s) is unreachable: %s" % (
             host,
             _where(host, hostvars[host]),
-            (
-                _probe(hostvars[host]).get("msg") or (hostvars[host].get("_swarmplane_setup") or {}).get("msg") or ""
-            ).strip(),
+            (_probe(hostvars[host]).get("msg") or (hostvars[host].get("_swarmplane_setup") or {}).get("msg") or "")
+            .replace("Task failed: ", "")
+            .strip(),
         )
         if host in managers and not live:
             errors.append(
@@ -194,22 +194,24 @@ def swarm_preflight(groups, hostvars, play_hosts):
             "Fix: make the hosts of one swarm leave it (swarm state=absent force=true), or split the inventory."
             % "; ".join("%s in %s" % (", ".join(hs), cid) for cid, hs in sorted(clusters.items()))
         )
-    elif live:
-        known = {n.get("id") for n in _probe(hostvars[live[0]]).get("nodes") or []}
+    else:
+        # With no live manager every host already in a swarm is in someone else's.
+        known = {n.get("id") for n in _probe(hostvars[live[0]]).get("nodes") or []} if live else set()
         for host in hosts:
             if host in unreachable or host in live:
                 continue
             probe = _probe(hostvars[host])
             if probe.get("in_swarm") and probe.get("node_id") not in known:
                 errors.append(
-                    "host %s is in a different swarm than the managers of this inventory (its managers: %s). "
-                    "Fix: make it leave that swarm (swarm state=absent force=true), then re-run."
+                    "host %s is in a swarm that no reachable manager of this inventory manages (its managers: %s). "
+                    "Fix: make it leave that swarm (swarm state=absent force=true), or add that swarm's managers "
+                    "to 'managers', then re-run."
                     % (host, ", ".join(m.get("addr", "?") for m in probe.get("remote_managers") or []) or "unknown")
                 )
     if len(managers) % 2 == 0 and managers:
         warnings.append(
-            "%d managers: an even number tolerates no more failures than %d. Use an odd number of managers."
-            % (len(managers), len(managers) - 1)
+            "%d managers tolerate %d failed manager(s), as %d would: use an odd number of managers."
+            % (len(managers), (len(managers) - 1) // 2, len(managers) - 1)
         )
     return dict(errors=errors, warnings=warnings)
 

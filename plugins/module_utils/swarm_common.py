@@ -62,7 +62,11 @@ class SwarmDecisionError(Exception):
 def _version_tuple(text):
     parts = []
     for piece in str(text).split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
         parts.append(int(digits) if digits else 0)
     return tuple(parts + [0] * (3 - len(parts)))
 
@@ -178,8 +182,8 @@ def _host_part(addr):
 def with_swarm_port(addr):
     """Add the swarm port to an address that has none."""
     addr = str(addr).strip()
-    if addr.startswith("[") and "]:" in addr:
-        return addr
+    if addr.startswith("["):
+        return addr if "]:" in addr else "%s:%d" % (addr, SWARM_PORT)
     if addr.count(":") == 1:
         return addr
     if ":" in addr:  # bare IPv6
@@ -284,6 +288,12 @@ def _set_path(spec, path, value):
     spec[path[-1]] = value
 
 
+def _from_api_unit(value, factor):
+    if not factor or value is None:
+        return value
+    return value // factor if value % factor == 0 else value / factor
+
+
 def swarm_spec_changes(current_spec, wanted):
     """Diff the options the user set (not None) against a live swarm spec.
 
@@ -304,7 +314,7 @@ def swarm_spec_changes(current_spec, wanted):
         if option == "autolock":
             before = bool(before)
         if before != api_value:
-            changes[option] = dict(before=(before // factor if factor and before is not None else before), after=value)
+            changes[option] = dict(before=_from_api_unit(before, factor), after=value)
             _set_path(new_spec, path, api_value)
     labels = wanted.get("labels")
     if labels is not None:

@@ -15,8 +15,8 @@ description:
   - Sets sysctls that differ from the wanted value; one that cannot be set (read-only C(/proc/sys) in a
     container, a key that needs a missing module) is reported, not failed.
   - With O(persist=true) writes C(/etc/modules-load.d) and C(/etc/sysctl.d) files so the settings survive a reboot.
-  - Never fails for a missing feature: a host can run a swarm without IPVS, only without the routing mesh.
-    Use RV(missing_modules) to decide.
+  - Never fails for a missing feature, since a host can run a swarm without IPVS (only without the routing
+    mesh). Use RV(missing_modules) to decide.
 options:
   modules:
     description: Kernel modules swarm networking uses.
@@ -97,7 +97,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 
 def sysctl_path(name):
-    return os.path.join("/proc/sys", name.replace(".", "/"))
+    if "." not in name:  # already in path form: net/ipv4/ip_forward
+        return os.path.join("/proc/sys", name.lstrip("/"))
+    # In a dotted sysctl name a "/" stands for a "." (net.ipv4.conf.eth0/100.forwarding), as sysctl(8) reads it.
+    return os.path.join("/proc/sys", name.replace("/", "\0").replace(".", "/").replace("\0", "."))
 
 
 def normalize_sysctl(value):
@@ -174,6 +177,7 @@ class KernelManager:
                         state = "loaded"
                         self._changed("module %s: not loaded" % spec["name"], "module %s: loaded" % spec["name"])
                     else:
+                        loadable.remove(spec["name"])
                         state, reason = "missing", "modprobe failed: %s" % err.strip()
             elif state == "loaded" and os.path.isdir("/lib/modules/%s" % self.release):
                 loadable.append(spec["name"])

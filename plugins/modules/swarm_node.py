@@ -112,10 +112,14 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common im
 
 
 def find_node(nodes, wanted):
-    """The node whose ID (or unique ID prefix) or hostname is `wanted`; raises SwarmDecisionError if ambiguous."""
-    by_id = [n for n in nodes if n["ID"] == wanted] or [n for n in nodes if n["ID"].startswith(wanted)]
-    if len(by_id) == 1:
-        return by_id[0]
+    """The node `wanted` names, resolved as the docker CLI does: exact ID, then hostname, then unique ID prefix.
+
+    Several nodes with one hostname (a stale Down entry left by a host that joined again) resolve to the
+    one that is not down. Raises SwarmDecisionError when the name stays ambiguous.
+    """
+    exact = [n for n in nodes if n["ID"] == wanted]
+    if exact:
+        return exact[0]
     named = [n for n in nodes if (n.get("Description") or {}).get("Hostname") == wanted]
     if len(named) > 1:
         named = [n for n in named if (n.get("Status") or {}).get("State") != "down"] or named
@@ -124,7 +128,15 @@ def find_node(nodes, wanted):
             "%d nodes are named %s (%s): give the node ID instead"
             % (len(named), wanted, ", ".join(n["ID"] for n in named))
         )
-    return named[0] if named else None
+    if named:
+        return named[0]
+    prefixed = [n for n in nodes if n["ID"].startswith(wanted)]
+    if len(prefixed) > 1:
+        raise SwarmDecisionError(
+            "the ID prefix %s matches %d nodes (%s): give more of the ID"
+            % (wanted, len(prefixed), ", ".join(n["ID"] for n in prefixed))
+        )
+    return prefixed[0] if prefixed else None
 
 
 class NodeManager:

@@ -122,10 +122,6 @@ def test_swarm_port_is_added_only_where_no_port_is_given(addr, expected):
     assert with_swarm_port(addr) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with_swarm_port('[fd00::1]') brackets an already bracketed IPv6 address: '[[fd00::1]]:2377'",
-)
 def test_bracketed_ipv6_without_port_gets_the_swarm_port():
     assert with_swarm_port("[fd00::1]") == "[fd00::1]:2377"
 
@@ -145,6 +141,11 @@ def test_manager_in_other_swarm_is_told_apart_by_cluster_id_even_if_addresses_ma
 def test_cluster_id_alone_cannot_place_a_worker():
     worker = local(remote_managers=OUR_MANAGERS)
     assert belongs_to_cluster(worker, cluster_id="cluster-1") is None
+
+
+def test_cluster_id_is_trusted_only_from_a_manager():
+    worker = local(cluster_id="cluster-2", remote_managers=OUR_MANAGERS)
+    assert belongs_to_cluster(worker, cluster_id="cluster-1", manager_node_ids=["mgr-a"]) is True
 
 
 def test_worker_in_same_swarm_matched_by_manager_ids():
@@ -288,7 +289,9 @@ LIVE_SPEC = dict(
     Name="default",
     Labels={"team": "ops", "env": "prod"},
     Orchestration=dict(TaskHistoryRetentionLimit=5),
-    Raft=dict(SnapshotInterval=10000, KeepOldSnapshots=0, LogEntriesForSlowFollowers=500, HeartbeatTick=1, ElectionTick=10),
+    Raft=dict(
+        SnapshotInterval=10000, KeepOldSnapshots=0, LogEntriesForSlowFollowers=500, HeartbeatTick=1, ElectionTick=10
+    ),
     Dispatcher=dict(HeartbeatPeriod=5 * NANOSECONDS),
     CAConfig=dict(NodeCertExpiry=7776000 * NANOSECONDS),
     EncryptionConfig=dict(AutoLockManagers=False),
@@ -305,7 +308,9 @@ def test_unset_options_are_not_diffed():
 
 
 def test_options_equal_to_the_live_spec_are_not_changes():
-    wanted = dict(task_history_retention_limit=5, snapshot_interval=10000, autolock=False, labels=dict(LIVE_SPEC["Labels"]))
+    wanted = dict(
+        task_history_retention_limit=5, snapshot_interval=10000, autolock=False, labels=dict(LIVE_SPEC["Labels"])
+    )
     assert swarm_spec_changes(LIVE_SPEC, wanted)[0] == {}
 
 
@@ -333,11 +338,6 @@ def test_seconds_equal_to_the_live_nanoseconds_are_not_a_change():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the 'before' of a seconds option is floor-divided (before // factor), so a live 5.5 s shows as 5 "
-    "and the reported change reads before=5, after=5",
-)
 def test_sub_second_live_value_is_reported_as_it_is():
     live = dict(Dispatcher=dict(HeartbeatPeriod=5_500_000_000))
     changes, new_spec = swarm_spec_changes(live, dict(dispatcher_heartbeat_period=5))
@@ -352,7 +352,9 @@ def test_option_absent_from_the_live_spec_is_added_with_before_none():
         "keep_old_snapshots": dict(before=None, after=2),
         "dispatcher_heartbeat_period": dict(before=None, after=3),
     }
-    assert new_spec == dict(Raft=dict(ElectionTick=10, KeepOldSnapshots=2), Dispatcher=dict(HeartbeatPeriod=3_000_000_000))
+    assert new_spec == dict(
+        Raft=dict(ElectionTick=10, KeepOldSnapshots=2), Dispatcher=dict(HeartbeatPeriod=3_000_000_000)
+    )
 
 
 def test_autolock_missing_from_the_live_spec_counts_as_off():
@@ -657,10 +659,5 @@ def test_too_old_sdk_version_compares_below_the_minimum():
     assert _version_tuple("3.7.3") < (4, 0, 0) <= _version_tuple("4.0.2")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _version_tuple joins every digit of a component, so the pre-release number is glued onto the "
-    "patch number: '1.2.3rc45' -> (1, 2, 345)",
-)
 def test_pre_release_suffix_does_not_change_the_patch_number():
     assert _version_tuple("1.2.3rc45") == (1, 2, 3)

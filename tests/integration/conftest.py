@@ -1,0 +1,79 @@
+"""A lab of container hosts shared by the integration tests, removed at the end even when tests fail."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_NAME = "it"
+
+
+def run_playbook(inventory, *args, playbook="cluster.yml", env=None):
+    """ansible-playbook from the repo with the project's ansible.cfg; returns the CompletedProcess."""
+    environ = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    environ.update(env or {})
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), playbook, *args],
+        cwd=REPO,
+        env=environ,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
+def write_inventory(path, managers, workers, lab, host_vars=None):
+    """An inventory in the sample's shape for the given lab hosts; host_vars adds or overrides per host."""
+    base = lab["all"]["vars"]
+    addresses = {}
+    for group in lab["all"]["children"]["swarm"]["children"].values():
+        for name, hv in (group.get("hosts") or {}).items():
+            addresses[name] = hv["ansible_host"]
+
+    def hosts(names):
+        return {n: dict({"ansible_host": addresses.get(n, "127.0.0.1")}, **(host_vars or {}).get(n, {})) for n in names}
+
+    inventory = {
+        "all": {
+            "vars": base,
+            "children": {
+                "swarm": {"children": {"managers": {"hosts": hosts(managers)}, "workers": {"hosts": hosts(workers)}}}
+            },
+        }
+    }
+    path.write_text(yaml.safe_dump(inventory))
+    return path
+
+
+def lab_exec(host, command):
+    return subprocess.run(
+        ["docker", "exec", "swarmplane-%s-%s" % (LAB_NAME, host), "sh", "-c", command], text=True, capture_output=True
+    )
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    inventory = tmp_path_factory.mktemp("lab") / "hosts.yml"
+    subprocess.run(
+        [
+            str(REPO / "lab" / "lab.py"),
+            "up",
+            "--name",
+            LAB_NAME,
+            "--managers",
+            "1",
+            "--workers",
+            "1",
+            "--inventory",
+            str(inventory),
+        ],
+        check=True,
+    )
+    try:
+        yield yaml.safe_load(inventory.read_text())
+    finally:
+        subprocess.run([str(REPO / "lab" / "lab.py"), "down", "--name", LAB_NAME], check=False)

@@ -1,0 +1,58 @@
+"""cluster.yml run the way AWX runs it: ansible_runner with a private data dir."""
+
+import json
+from pathlib import Path
+
+import ansible_runner
+from conftest import REPO, lab_exec, write_inventory
+
+
+def run_like_awx(private_dir, inventory):
+    private_dir.mkdir(parents=True, exist_ok=True)
+    return ansible_runner.run(
+        private_data_dir=str(private_dir),
+        project_dir=str(REPO),
+        playbook="cluster.yml",
+        inventory=str(inventory),
+        envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+        quiet=True,
+    )
+
+
+def changed_tasks(runner):
+    return [
+        e["event_data"].get("task")
+        for e in runner.events
+        if e.get("event") == "runner_on_ok" and e["event_data"].get("res", {}).get("changed")
+    ]
+
+
+def test_cluster_yml_through_ansible_runner_is_successful_then_idempotent(lab, tmp_path):
+    inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab)
+    first = run_like_awx(tmp_path / "run1", inventory)
+    assert first.status == "successful", first.stdout.read()[-3000:]
+    assert first.rc == 0
+
+    second = run_like_awx(tmp_path / "run2", inventory)
+    assert second.status == "successful"
+    assert changed_tasks(second) == []
+    assert sum(second.stats["changed"].values()) == 0
+
+    nodes = lab_exec("manager-1", "docker node ls --format '{{.Hostname}} {{.Status}}'").stdout.split("\n")
+    assert sorted(n for n in nodes if n) == ["manager-1 Ready", "worker-1 Ready"]
+
+
+def test_job_events_carry_no_join_token(lab, tmp_path):
+    inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab)
+    # worker-1 leaves, so this run has to fetch a token and join it again.
+    assert lab_exec("worker-1", "docker swarm leave").returncode == 0
+    lab_exec("manager-1", "for n in $(docker node ls -q --filter role=worker); do docker node rm --force $n; done")
+    runner = run_like_awx(tmp_path / "run", inventory)
+    assert runner.status == "successful"
+    assert "Join workers" in changed_tasks(runner)
+    tokens = [lab_exec("manager-1", "docker swarm join-token -q %s" % r).stdout.strip() for r in ("worker", "manager")]
+    artifacts = "\n".join(p.read_text(errors="replace") for p in Path(tmp_path / "run").rglob("*") if p.is_file())
+    assert len(artifacts) > 1000
+    for token in tokens:
+        assert token.split("-")[-1] not in artifacts
+    assert json.dumps(runner.stats)  # stats are plain data AWX can store
