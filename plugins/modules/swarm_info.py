@@ -10,8 +10,8 @@ module: swarm_info
 short_description: Where the local node stands in a Docker Swarm, and on a manager the node list
 version_added: "0.1.0"
 description:
-  - Reads the local engine: whether the node is in a swarm, its state and role, the cluster ID, the managers
-    it knows; on a manager also the nodes as C(docker node ls) shows them, and the leader.
+  - Reads the local engine (whether the node is in a swarm, its state and role, the cluster ID, the managers
+    it knows) and on a manager also the nodes as C(docker node ls) shows them, and the leader.
   - With O(join_tokens=true) on a manager, returns the join tokens. Tokens are secrets, so register such a
     result with C(no_log=true).
   - With O(fail_on_unavailable=false) a host without an engine or without the Docker SDK is reported
