@@ -1,0 +1,574 @@
+#!/usr/bin/env python3
+"""How long cluster.yml takes on fresh lab hosts and on a no-op re-run, next to Ansible's own floor.
+
+    make bench
+    python3 bench/cluster_bench.py --sizes 3,10 --runs 3
+
+Every run removes and recreates the lab `bench` (lab/lab.py), then times, in this order:
+
+    ping    ansible swarm -m ansible.builtin.ping: what any Ansible run costs on these hosts
+    fresh   cluster.yml on the fresh hosts: engine started, swarm formed
+    no-op   cluster.yml again, with nothing left to change (the bench fails if anything changes)
+
+Each step starts without SSH ControlMasters (its own control_path_dir), so each pays its own SSH set-up,
+as a re-run more than ControlPersist seconds later would. The figures are printed and written to
+docs/benchmarks.md; the lab is removed at the end, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from statistics import median
+
+REPO = Path(__file__).resolve().parent.parent
+LAB_PY = REPO / "lab" / "lab.py"
+REPORT = REPO / "docs" / "benchmarks.md"
+LAB_NAME = "bench"
+STEP_TIMEOUT = 900
+
+STEPS = ("ping", "fresh", "noop")
+LABELS = {"ping": "ping floor", "fresh": "fresh formation", "noop": "no-op re-run"}
+
+# Targets from the issue, for a 3-host lab (1 manager + 2 workers).
+TARGET_NOOP = 10.0
+TARGET_FRESH = 45.0
+# The anchor: a bare community.docker playbook measured on this machine type.
+PEER_NOOP = 1.6
+PEER_PING = (1.2, 1.5)
+PEER_RATIO = 1.2
+PEER_FACTOR = 2.0
+SLOWEST = 5
+
+
+class BenchError(Exception):
+    """A step failed; the message says which, with the tail of its output."""
+
+
+@dataclass
+class Step:
+    seconds: float
+    ssh: dict  # host -> SSH connections its sshd accepted during the step
+    stats: dict | None  # the run_stats JSON (playbook steps only)
+    output: str
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def tool(name):
+    """An executable from the project's virtualenv, else the one next to this Python, else from PATH."""
+    for candidate in (REPO / ".venv" / "bin" / name, Path(sys.executable).parent / name):
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise BenchError("%s not found: run `make venv` first" % name)
+    return found
+
+
+def tail(text, lines=40):
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def run(cmd, env=None, timeout=STEP_TIMEOUT):
+    """Runs cmd from the repo root; returns (returncode, wall seconds, stdout and stderr together)."""
+    start = time.monotonic()
+    try:
+        result = subprocess.run(
+            cmd, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else exc.output or ""
+        raise BenchError("%s timed out after %d s:\n%s" % (" ".join(cmd[:3]), timeout, tail(output))) from None
+    return result.returncode, time.monotonic() - start, result.stdout
+
+
+def secs(value):
+    return "%.2f" % value if value < 10 else "%.1f" % value
+
+
+def span(values):
+    """'4' when all values are equal, else 'low-high'."""
+    low, high = min(values), max(values)
+    fmt = "%d" if all(float(v).is_integer() for v in values) else "%.1f"
+    return fmt % low if low == high else (fmt + "-" + fmt) % (low, high)
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+# ---------------------------------------------------------------- the lab
+
+
+def layout(size):
+    """(managers, workers) for a lab of `size` hosts: 3 -> 1 + 2, 10 -> 3 + 7."""
+    managers = 1 if size < 5 else 3 if size < 15 else 5
+    return managers, size - managers
+
+
+def lab_hosts(size):
+    managers, workers = layout(size)
+    return ["manager-%d" % i for i in range(1, managers + 1)] + ["worker-%d" % i for i in range(1, workers + 1)]
+
+
+def lab(*args):
+    rc, _, output = run([sys.executable, str(LAB_PY), *args], timeout=600)
+    if rc != 0:
+        raise BenchError("lab/lab.py %s failed:\n%s" % (args[0], tail(output)))
+
+
+def lab_fresh(size, inventory):
+    managers, workers = layout(size)
+    lab("down", "--name", LAB_NAME)
+    lab("up", "--name", LAB_NAME, "--managers", str(managers), "--workers", str(workers), "--inventory", str(inventory))
+
+
+def ssh_accepted(hosts):
+    """How many SSH connections each host's sshd has accepted so far (it logs to the container's stderr)."""
+    counts = {}
+    for host in hosts:
+        rc, _, output = run(["docker", "logs", "swarmplane-%s-%s" % (LAB_NAME, host)], timeout=60)
+        if rc != 0:
+            raise BenchError("docker logs for %s failed:\n%s" % (host, tail(output)))
+        counts[host] = output.count("Accepted publickey")
+    return counts
+
+
+# ---------------------------------------------------------------- one measured step
+
+
+def ansible_env(control_dir, stats_path=None):
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_SSH_CONTROL_PATH_DIR=str(control_dir),
+    )
+    if stats_path:
+        env.update(ANSIBLE_CALLBACKS_ENABLED="swarmplane.cluster.run_stats", SWARMPLANE_RUN_STATS=str(stats_path))
+    return env
+
+
+def close_masters(control_dir):
+    """Ends the SSH ControlMasters a step left behind, rather than letting them idle for ControlPersist."""
+    for sock in control_dir.iterdir():
+        if sock.is_socket():
+            subprocess.run(
+                ["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "bench"], capture_output=True, timeout=30
+            )
+
+
+def timed_step(name, cmd, hosts, workdir, playbook):
+    control_dir = workdir / ("cp-%s" % name)
+    control_dir.mkdir()
+    stats_path = workdir / ("%s.json" % name) if playbook else None
+    before = ssh_accepted(hosts)
+    try:
+        rc, seconds, output = run(cmd, env=ansible_env(control_dir, stats_path))
+    finally:
+        close_masters(control_dir)
+    after = ssh_accepted(hosts)
+    if rc != 0:
+        raise BenchError("%s failed (rc %d); last lines:\n%s" % (LABELS[name], rc, tail(output)))
+    stats = json.loads(stats_path.read_text()) if stats_path else None
+    return Step(seconds, {h: after[h] - before[h] for h in hosts}, stats, output)
+
+
+def changed_tasks(output):
+    """Names of the tasks the default callback reported as changed, in order."""
+    task, found = None, []
+    for line in output.splitlines():
+        if line.startswith(("TASK [", "RUNNING HANDLER [")):
+            task = line[line.index("[") + 1 : line.rindex("]")]
+        elif line.startswith("changed: [") and task not in found:
+            found.append(task)
+    return found
+
+
+def check_playbook(name, step, hosts):
+    counts = step.stats["hosts"]
+    missing = [h for h in hosts if h not in counts]
+    failed = [h for h in hosts if counts.get(h, {}).get("failed")]
+    if missing or failed:
+        raise BenchError(
+            "%s: hosts not run %s, hosts with failed tasks %s; last lines:\n%s"
+            % (LABELS[name], missing, failed, tail(step.output))
+        )
+    changed = {h: c["changed"] for h, c in counts.items() if c["changed"]}
+    if name == "noop" and changed:
+        raise BenchError(
+            "the no-op re-run changed something: %s\nchanged tasks: %s\nlast lines:\n%s"
+            % (changed, changed_tasks(step.output), tail(step.output))
+        )
+
+
+def one_run(size, workdir):
+    inventory = workdir / "hosts.yml"
+    lab_fresh(size, inventory)
+    hosts = lab_hosts(size)
+    ping = [tool("ansible"), "-i", str(inventory), "swarm", "-m", "ansible.builtin.ping"]
+    playbook = [tool("ansible-playbook"), "-i", str(inventory), "cluster.yml"]
+    steps = {"ping": timed_step("ping", ping, hosts, workdir, playbook=False)}
+    for name in ("fresh", "noop"):
+        steps[name] = timed_step(name, playbook, hosts, workdir, playbook=True)
+        check_playbook(name, steps[name], hosts)
+    return steps
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def host_counts(runs, step, key, hosts):
+    return [r[step].stats["hosts"][h][key] for r in runs for h in hosts]
+
+
+def slowest_tasks(runs):
+    """The no-op run's slowest tasks: seconds per task name (summed within a run), median over runs."""
+    per_run = []
+    for r in runs:
+        totals = {}
+        for task in r["noop"].stats["tasks"]:
+            totals[task["name"]] = totals.get(task["name"], 0.0) + task["seconds"]
+        per_run.append(totals)
+    names = set().union(*per_run)
+    medians = {n: median([t.get(n, 0.0) for t in per_run]) for n in names}
+    ranked = sorted(medians.items(), key=lambda item: -item[1])
+    return ranked[:SLOWEST], sum(medians.values())
+
+
+def summarize(size, runs):
+    hosts = lab_hosts(size)
+    summary = {"size": size, "layout": layout(size), "runs": len(runs)}
+    for step in STEPS:
+        seconds = [r[step].seconds for r in runs]
+        summary[step] = {
+            "median": median(seconds),
+            "min": min(seconds),
+            "max": max(seconds),
+            "ssh": [r[step].ssh[h] for r in runs for h in hosts],
+        }
+    for step in ("fresh", "noop"):
+        summary[step]["ran"] = host_counts(runs, step, "ran", hosts)
+        summary[step]["changed"] = host_counts(runs, step, "changed", hosts)
+        summary[step]["clock"] = median([r[step].stats["seconds"] for r in runs])
+    summary["ratio"] = summary["noop"]["median"] / summary["ping"]["median"]
+    summary["slowest"], summary["task_seconds"] = slowest_tasks(runs)
+    return summary
+
+
+def targets(summary):
+    """(what, target, measured, PASS/MISS) for a 3-host summary."""
+    noop, fresh, ratio = summary["noop"]["median"], summary["fresh"]["median"], summary["ratio"]
+    limit = PEER_RATIO * PEER_FACTOR
+    return [
+        ("no-op re-run, 3 hosts", "< %g s" % TARGET_NOOP, "%s s" % secs(noop), verdict(noop < TARGET_NOOP)),
+        ("fresh formation, 3 hosts", "< %g s" % TARGET_FRESH, "%s s" % secs(fresh), verdict(fresh < TARGET_FRESH)),
+        (
+            "no-op / ping floor",
+            "<= about %gx the peer's %.1f = %.1f" % (PEER_FACTOR, PEER_RATIO, limit),
+            "%.2f" % ratio,
+            verdict(ratio <= limit),
+        ),
+    ]
+
+
+def peer_line(summary):
+    return (
+        "peer (bare community.docker playbook, same machine type): no-op %.1f s, ping floor %.1f-%.1f s, ratio ~%.1f; "
+        "swarmplane: no-op %s s, ping floor %s s, ratio %.2f (%.1fx the peer's ratio, %.1fx its no-op time)"
+        % (
+            PEER_NOOP,
+            *PEER_PING,
+            PEER_RATIO,
+            secs(summary["noop"]["median"]),
+            secs(summary["ping"]["median"]),
+            summary["ratio"],
+            summary["ratio"] / PEER_RATIO,
+            summary["noop"]["median"] / PEER_NOOP,
+        )
+    )
+
+
+# ---------------------------------------------------------------- the machine
+
+
+def command_output(cmd):
+    try:
+        return subprocess.run(cmd, text=True, capture_output=True, timeout=60).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine():
+    meminfo = Path("/proc/meminfo").read_text()
+    mem_kib = int(re.search(r"^MemTotal:\s+(\d+)", meminfo, re.M).group(1))
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    core = re.search(r"core ([^\]\s]+)", command_output([tool("ansible-playbook"), "--version"]))
+    return {
+        "CPUs (nproc)": "%d%s" % (len(os.sched_getaffinity(0)), " x %s" % model.group(1) if model else ""),
+        "Memory": "%.1f GiB" % (mem_kib / 1024 / 1024),
+        "Kernel": platform.release(),
+        "Docker server": command_output(["docker", "version", "--format", "{{.Server.Version}}"]) or "unknown",
+        "ansible-core": core.group(1) if core else "unknown",
+        "Python": platform.python_version(),
+    }
+
+
+# ---------------------------------------------------------------- output
+
+
+def print_summary(summary):
+    managers, workers = summary["layout"]
+    print("\n== %d hosts (%d managers + %d workers), %d run(s)" % (summary["size"], managers, workers, summary["runs"]))
+    print("%-16s %9s %15s %12s %12s %10s" % ("", "median s", "min-max s", "ran/host", "changed/host", "ssh/host"))
+    for step in STEPS:
+        s = summary[step]
+        ran = span(s["ran"]) if "ran" in s else "-"
+        changed = span(s["changed"]) if "changed" in s else "-"
+        row = (LABELS[step], secs(s["median"]), "%s-%s" % (secs(s["min"]), secs(s["max"])), ran, changed)
+        print("%-16s %9s %15s %12s %12s %10s" % (*row, span(s["ssh"])))
+    print("no-op / ping floor: %.2f" % summary["ratio"])
+    print("slowest no-op tasks:")
+    for name, seconds in summary["slowest"]:
+        print("  %6s s  %s" % (secs(seconds), name))
+
+
+def print_targets(summaries):
+    three = summaries.get(3)
+    print("\n== targets (3 hosts, not asserted)")
+    if not three:
+        print("not measured: include 3 in --sizes")
+        return
+    for what, target, measured, result in targets(three):
+        print("%-4s %-26s %-10s target %s" % (result, what, measured, target))
+    print(peer_line(three))
+
+
+def markdown_results(summaries):
+    lines = [
+        "| Hosts | Step | Median s | Min-max s | Tasks run per host | Changed per host | SSH connections per host |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for summary in summaries.values():
+        managers, workers = summary["layout"]
+        hosts = "%d (%d+%d)" % (summary["size"], managers, workers)
+        for step in STEPS:
+            s = summary[step]
+            ran = span(s["ran"]) if "ran" in s else "-"
+            changed = span(s["changed"]) if "changed" in s else "-"
+            timing = "%s-%s" % (secs(s["min"]), secs(s["max"]))
+            lines.append(
+                "| %s | %s | %s | %s | %s | %s | %s |"
+                % (hosts, LABELS[step], secs(s["median"]), timing, ran, changed, span(s["ssh"]))
+            )
+        lines.append("| %s | no-op / ping floor | %.2f | | | | |" % (hosts, summary["ratio"]))
+    return lines
+
+
+def markdown_targets(summaries):
+    three = summaries.get(3)
+    if not three:
+        return ["Not measured: the targets are for 3 hosts; include 3 in `--sizes`."]
+    lines = ["| Target | Goal | Measured (median) | |", "|---|---|---:|---|"]
+    lines += ["| %s | %s | %s | %s |" % row for row in targets(three)]
+    return lines + ["", peer_line(three).replace("peer (", "The peer (", 1) + "."]
+
+
+def markdown_slowest(summaries):
+    lines = []
+    for summary in summaries.values():
+        lines += ["", "%d hosts:" % summary["size"], "", "| Task | Seconds (median) |", "|---|---:|"]
+        lines += ["| %s | %s |" % (name.replace("|", "\\|"), secs(seconds)) for name, seconds in summary["slowest"]]
+    return lines
+
+
+def meaning_for(summary):
+    managers, workers = summary["layout"]
+    noop, fresh, ping = summary["noop"], summary["fresh"], summary["ping"]
+    top = sum(seconds for _, seconds in summary["slowest"])
+    slowest_name, slowest_seconds = summary["slowest"][0]
+    ssh_noop = span(noop["ssh"])
+    text = [
+        "- **%d hosts (%d + %d).** Forming the swarm on fresh hosts took %s s (median of %d); re-running with nothing "
+        "to change took %s s, %.2fx the %s s Ansible needs just to ping the same hosts."
+        % (
+            summary["size"],
+            managers,
+            workers,
+            secs(fresh["median"]),
+            summary["runs"],
+            secs(noop["median"]),
+            summary["ratio"],
+            secs(ping["median"]),
+        ),
+        "  Of the no-op's wall time, %s s are inside the run_stats clock (playbook loading and tasks) and %s s "
+        "outside it (Python start-up, imports, configuration and inventory)."
+        % (secs(noop["clock"]), secs(noop["median"] - noop["clock"])),
+        "  Each host ran %s tasks in the no-op run (%s when fresh, %s of them changing something); the %d slowest "
+        'no-op tasks take %s s of %s s of task time, led by "%s" (%s s).'
+        % (
+            span(noop["ran"]),
+            span(fresh["ran"]),
+            span(fresh["changed"]),
+            len(summary["slowest"]),
+            secs(top),
+            secs(summary["task_seconds"]),
+            slowest_name,
+            secs(slowest_seconds),
+        ),
+        "  Each host's sshd accepted %s SSH connection(s) per no-op run and %s per fresh run; 1 means the whole run "
+        "went through one multiplexed connection (pipelining + ControlPersist), more means Ansible reconnected."
+        % (ssh_noop, span(fresh["ssh"])),
+    ]
+    return text
+
+
+def meaning_scaling(summaries):
+    if len(summaries) < 2:
+        return []
+    small, large = summaries[min(summaries)], summaries[max(summaries)]
+    extra = large["size"] - small["size"]
+
+    def grew(step):
+        a, b = small[step]["median"], large[step]["median"]
+        return "%s from %s to %s s (x%.1f, %s s per extra host)" % (
+            LABELS[step],
+            secs(a),
+            secs(b),
+            b / a,
+            secs((b - a) / extra),
+        )
+
+    return [
+        "- **From %d to %d hosts:** %s; %s; %s."
+        % (small["size"], large["size"], grew("noop"), grew("fresh"), grew("ping"))
+    ]
+
+
+def markdown_meaning(summaries):
+    lines = []
+    for summary in summaries.values():
+        lines += meaning_for(summary)
+    lines += meaning_scaling(summaries)
+    lines += [
+        "- No task reported a change in any no-op run: the bench fails otherwise. The ping floor is what every Ansible "
+        "run costs on these hosts (start-up, inventory, SSH, interpreter discovery, one module), so the no-op / ping "
+        "ratio compares swarmplane with Ansible itself rather than with this machine.",
+    ]
+    return lines
+
+
+def write_report(summaries, info, argv):
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `bench/cluster_bench.py`; do not edit by hand, re-run it.",
+        "",
+        "## How to run",
+        "",
+        "```sh",
+        "make bench                                          # 3 hosts, 3 runs",
+        "python3 bench/cluster_bench.py --sizes 3,10 --runs 3  # also 10 hosts (3 managers + 7 workers)",
+        "```",
+        "",
+        "Every run recreates the lab `bench` (`lab/lab.py down` + `up`: fresh container hosts, engine installed but not "
+        "started), then times `ansible swarm -m ansible.builtin.ping` (the ping floor), `cluster.yml` on the fresh "
+        "hosts (fresh formation) and `cluster.yml` again (no-op re-run, which must change nothing). Each step starts "
+        "without SSH ControlMasters, so each pays its own SSH set-up. Task counts and task times come from the "
+        "`swarmplane.cluster.run_stats` callback; SSH connections are the `Accepted publickey` lines each host's "
+        "sshd logged during the step.",
+        "",
+        "## Machine",
+        "",
+        "Measured %s with `%s`." % (datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), " ".join(argv)),
+        "",
+    ]
+    lines += ["- %s: %s" % item for item in info.items()]
+    lines += ["", "## Results", "", "Wall time of each step; counts are per host, over all hosts and runs.", ""]
+    lines += markdown_results(summaries)
+    lines += ["", "## Targets", "", "From the issue; reported, not asserted.", ""]
+    lines += markdown_targets(summaries)
+    lines += ["", "## Slowest tasks of the no-op re-run"]
+    lines += markdown_slowest(summaries)
+    lines += ["", "## What the figures mean", ""]
+    lines += markdown_meaning(summaries)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text("\n".join(lines) + "\n")
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="3", help="comma-separated lab sizes in hosts (default 3; 10 = 3+7)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per size (default 3)")
+    args = parser.parse_args()
+    try:
+        args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        parser.error("--sizes takes numbers, e.g. 3,10")
+    if not args.sizes or min(args.sizes) < 1 or args.runs < 1:
+        parser.error("--sizes and --runs must be at least 1")
+    return args
+
+
+def bench(sizes, runs):
+    summaries = {}
+    with tempfile.TemporaryDirectory(prefix="swarmplane-bench-") as tmp:
+        for size in sorted(set(sizes)):
+            results = []
+            for index in range(1, runs + 1):
+                workdir = Path(tmp) / ("%d-%d" % (size, index))
+                workdir.mkdir()
+                steps = one_run(size, workdir)
+                results.append(steps)
+                figures = ", ".join("%s %s s" % (LABELS[s], secs(steps[s].seconds)) for s in STEPS)
+                print("%d hosts, run %d/%d: %s" % (size, index, runs, figures), flush=True)
+            summaries[size] = summarize(size, results)
+    return summaries
+
+
+def main():
+    args = parse_args()
+    try:
+        info = machine()
+        print("machine: " + "; ".join("%s %s" % item for item in info.items()), flush=True)
+        summaries = bench(args.sizes, args.runs)
+    except BenchError as exc:
+        print("bench failed: %s" % exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        print("removing the lab '%s'" % LAB_NAME, flush=True)
+        try:
+            lab("down", "--name", LAB_NAME)
+        except BenchError as exc:
+            print(exc, file=sys.stderr)
+    for summary in summaries.values():
+        print_summary(summary)
+    print_targets(summaries)
+    write_report(summaries, info, ["python3", "bench/cluster_bench.py", *sys.argv[1:]])
+    print("\nwritten: %s" % REPORT.relative_to(REPO))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
