@@ -192,8 +192,9 @@ def changed_tasks(output):
     """Names of the tasks the default callback reported as changed, in order."""
     task, found = None, []
     for line in output.splitlines():
-        if line.startswith(("TASK [", "RUNNING HANDLER [")):
-            task = line[line.index("[") + 1 : line.rindex("]")]
+        header = re.match(r"(?:TASK|RUNNING HANDLER) \[(.*?)\] \*", line)
+        if header:
+            task = header.group(1)
         elif line.startswith("changed: [") and task not in found:
             found.append(task)
     return found
@@ -486,8 +487,8 @@ def write_report(summaries, info, argv):
         "python3 bench/cluster_bench.py --sizes 3,10 --runs 3  # also 10 hosts (3 managers + 7 workers)",
         "```",
         "",
-        "Every run recreates the lab `bench` (`lab/lab.py down` + `up`: fresh container hosts, engine installed but not "
-        "started), then times `ansible swarm -m ansible.builtin.ping` (the ping floor), `cluster.yml` on the fresh "
+        "Every run recreates the lab `bench` (`lab/lab.py down` + `up`: fresh container hosts, engine installed "
+        "but not started), then times `ansible swarm -m ansible.builtin.ping` (the ping floor), `cluster.yml` on the fresh "
         "hosts (fresh formation) and `cluster.yml` again (no-op re-run, which must change nothing). Each step starts "
         "without SSH ControlMasters, so each pays its own SSH set-up. Task counts and task times come from the "
         "`swarmplane.cluster.run_stats` callback; SSH connections are the `Accepted publickey` lines each host's "

@@ -266,6 +266,28 @@ def swarm_reconcile_plan(nodes, hosts, hostvars, managers, node_ids):
     return plan
 
 
+def swarm_stale_nodes(nodes, hosts, hostvars, node_ids):
+    """Down worker entries left behind by inventory hosts that joined again under a new node ID.
+
+    Matched by the engine's hostname (what `docker node ls` shows), never by inventory name alone.
+    """
+    stale = []
+    for host in hosts:
+        hostname = _probe(hostvars[host]).get("hostname")
+        current = node_ids.get(host)
+        if not hostname or not current:
+            continue
+        for node in nodes or []:
+            if (
+                node.get("hostname") == hostname
+                and node.get("id") != current
+                and node.get("status") == "Down"
+                and node.get("role") == "worker"
+            ):
+                stale.append(dict(node=node["id"], host=host))
+    return stale
+
+
 def swarm_node_table(nodes, self_id=None):
     """Nodes as `docker node ls` prints them (the current node marked with *)."""
     headers = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION", "ADDRESS")
@@ -299,5 +321,6 @@ class FilterModule:
             "swarm_hosts_to_join": swarm_hosts_to_join,
             "swarm_join_availability": swarm_join_availability,
             "swarm_reconcile_plan": swarm_reconcile_plan,
+            "swarm_stale_nodes": swarm_stale_nodes,
             "swarm_node_table": swarm_node_table,
         }

@@ -622,5 +622,27 @@ def test_filter_plugin_exposes_the_filters_the_plays_call():
         "swarm_node_table",
         "swarm_preflight",
         "swarm_reconcile_plan",
+        "swarm_stale_nodes",
     ]
     assert filters["swarm_preflight"] is swarm_preflight
+
+
+# --------------------------------------------------------------------------- swarm_stale_nodes
+
+
+def test_down_entry_of_a_rejoined_host_is_stale_but_its_new_entry_and_others_are_not():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_stale_nodes
+
+    nodes = [
+        {"id": "old", "hostname": "worker-1", "status": "Down", "role": "worker"},
+        {"id": "new", "hostname": "worker-1", "status": "Ready", "role": "worker"},
+        {"id": "gone", "hostname": "elsewhere", "status": "Down", "role": "worker"},
+        {"id": "oldmgr", "hostname": "manager-1", "status": "Down", "role": "manager"},
+        {"id": "mgr", "hostname": "manager-1", "status": "Ready", "role": "manager"},
+    ]
+    hostvars = {
+        "w1": {"swarm_probe": {"hostname": "worker-1"}},
+        "m1": {"swarm_probe": {"hostname": "manager-1"}},
+    }
+    stale = swarm_stale_nodes(nodes, ["w1", "m1"], hostvars, {"w1": "new", "m1": "mgr"})
+    assert stale == [{"node": "old", "host": "w1"}]
