@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -60,6 +61,7 @@ class BenchError(Exception):
 class Step:
     seconds: float
     ssh: dict  # host -> SSH connections its sshd accepted during the step
+    cpu: float  # CPU seconds (user + system) of the command and the children it waited for, on this machine
     stats: dict | None  # the run_stats JSON (playbook steps only)
     output: str
 
@@ -93,6 +95,11 @@ def run(cmd, env=None, timeout=STEP_TIMEOUT):
         output = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else exc.output or ""
         raise BenchError("%s timed out after %d s:\n%s" % (" ".join(cmd[:3]), timeout, tail(output))) from None
     return result.returncode, time.monotonic() - start, result.stdout
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def secs(value):
@@ -177,15 +184,19 @@ def timed_step(name, cmd, hosts, workdir, playbook):
     control_dir.mkdir()
     stats_path = workdir / ("%s.json" % name) if playbook else None
     before = ssh_accepted(hosts)
+    cpu_before = children_cpu()
     try:
         rc, seconds, output = run(cmd, env=ansible_env(control_dir, stats_path))
     finally:
         close_masters(control_dir)
+    cpu = children_cpu() - cpu_before
     after = ssh_accepted(hosts)
     if rc != 0:
         raise BenchError("%s failed (rc %d); last lines:\n%s" % (LABELS[name], rc, tail(output)))
+    if stats_path and not stats_path.exists():
+        raise BenchError("%s wrote no run_stats JSON: is swarmplane.cluster.run_stats loadable?" % LABELS[name])
     stats = json.loads(stats_path.read_text()) if stats_path else None
-    return Step(seconds, {h: after[h] - before[h] for h in hosts}, stats, output)
+    return Step(seconds, {h: after[h] - before[h] for h in hosts}, cpu, stats, output)
 
 
 def changed_tasks(output):
@@ -260,6 +271,7 @@ def summarize(size, runs):
             "median": median(seconds),
             "min": min(seconds),
             "max": max(seconds),
+            "cpu": median([r[step].cpu for r in runs]),
             "ssh": [r[step].ssh[h] for r in runs for h in hosts],
         }
     for step in ("fresh", "noop"):
@@ -333,16 +345,31 @@ def machine():
 # ---------------------------------------------------------------- output
 
 
+COLUMNS = ("median s", "min-max s", "tasks run/host", "changed/host", "SSH conns/host", "controller CPU s")
+
+
+def step_row(summary, step):
+    """One step's figures, as strings in the order of COLUMNS."""
+    s = summary[step]
+    return (
+        secs(s["median"]),
+        "%s-%s" % (secs(s["min"]), secs(s["max"])),
+        span(s["ran"]) if "ran" in s else "-",
+        span(s["changed"]) if "changed" in s else "-",
+        span(s["ssh"]),
+        secs(s["cpu"]),
+    )
+
+
 def print_summary(summary):
     managers, workers = summary["layout"]
-    print("\n== %d hosts (%d managers + %d workers), %d run(s)" % (summary["size"], managers, workers, summary["runs"]))
-    print("%-16s %9s %15s %12s %12s %10s" % ("", "median s", "min-max s", "ran/host", "changed/host", "ssh/host"))
+    print(
+        "\n== %d hosts (%d manager(s) + %d workers), %d run(s)" % (summary["size"], managers, workers, summary["runs"])
+    )
+    fmt = "%-16s" + " %16s" * len(COLUMNS)
+    print(fmt % ("", *COLUMNS))
     for step in STEPS:
-        s = summary[step]
-        ran = span(s["ran"]) if "ran" in s else "-"
-        changed = span(s["changed"]) if "changed" in s else "-"
-        row = (LABELS[step], secs(s["median"]), "%s-%s" % (secs(s["min"]), secs(s["max"])), ran, changed)
-        print("%-16s %9s %15s %12s %12s %10s" % (*row, span(s["ssh"])))
+        print(fmt % (LABELS[step], *step_row(summary, step)))
     print("no-op / ping floor: %.2f" % summary["ratio"])
     print("slowest no-op tasks:")
     for name, seconds in summary["slowest"]:
@@ -361,23 +388,12 @@ def print_targets(summaries):
 
 
 def markdown_results(summaries):
-    lines = [
-        "| Hosts | Step | Median s | Min-max s | Tasks run per host | Changed per host | SSH connections per host |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
+    lines = ["| Hosts | Step | %s |" % " | ".join(COLUMNS), "|---|---|" + "---:|" * len(COLUMNS)]
     for summary in summaries.values():
-        managers, workers = summary["layout"]
-        hosts = "%d (%d+%d)" % (summary["size"], managers, workers)
+        hosts = "%d (%d+%d)" % (summary["size"], *summary["layout"])
         for step in STEPS:
-            s = summary[step]
-            ran = span(s["ran"]) if "ran" in s else "-"
-            changed = span(s["changed"]) if "changed" in s else "-"
-            timing = "%s-%s" % (secs(s["min"]), secs(s["max"]))
-            lines.append(
-                "| %s | %s | %s | %s | %s | %s | %s |"
-                % (hosts, LABELS[step], secs(s["median"]), timing, ran, changed, span(s["ssh"]))
-            )
-        lines.append("| %s | no-op / ping floor | %.2f | | | | |" % (hosts, summary["ratio"]))
+            lines.append("| %s | %s | %s |" % (hosts, LABELS[step], " | ".join(step_row(summary, step))))
+        lines.append("| %s | no-op / ping floor | %.2f |%s" % (hosts, summary["ratio"], " |" * (len(COLUMNS) - 1)))
     return lines
 
 
@@ -399,44 +415,50 @@ def markdown_slowest(summaries):
 
 
 def meaning_for(summary):
-    managers, workers = summary["layout"]
     noop, fresh, ping = summary["noop"], summary["fresh"], summary["ping"]
-    top = sum(seconds for _, seconds in summary["slowest"])
     slowest_name, slowest_seconds = summary["slowest"][0]
-    ssh_noop = span(noop["ssh"])
+    values = {
+        "size": summary["size"],
+        "layout": "%d + %d" % summary["layout"],
+        "runs": summary["runs"],
+        "fresh": secs(fresh["median"]),
+        "noop": secs(noop["median"]),
+        "ping": secs(ping["median"]),
+        "ratio": summary["ratio"],
+        "clock": secs(noop["clock"]),
+        "outside": secs(noop["median"] - noop["clock"]),
+        "ran": span(noop["ran"]),
+        "ran_fresh": span(fresh["ran"]),
+        "changed_fresh": span(fresh["changed"]),
+        "top_n": len(summary["slowest"]),
+        "top": secs(sum(seconds for _, seconds in summary["slowest"])),
+        "task_seconds": secs(summary["task_seconds"]),
+        "slowest": slowest_name,
+        "slowest_seconds": secs(slowest_seconds),
+        "cpu": secs(noop["cpu"]),
+        "cpu_ping": secs(ping["cpu"]),
+        "cpu_share": 100 * noop["cpu"] / noop["median"],
+        "nproc": len(os.sched_getaffinity(0)),
+        "ssh": span(noop["ssh"]),
+        "ssh_fresh": span(fresh["ssh"]),
+    }
     text = [
-        "- **%d hosts (%d + %d).** Forming the swarm on fresh hosts took %s s (median of %d); re-running with nothing "
-        "to change took %s s, %.2fx the %s s Ansible needs just to ping the same hosts."
-        % (
-            summary["size"],
-            managers,
-            workers,
-            secs(fresh["median"]),
-            summary["runs"],
-            secs(noop["median"]),
-            summary["ratio"],
-            secs(ping["median"]),
-        ),
-        "  Of the no-op's wall time, %s s are inside the run_stats clock (playbook loading and tasks) and %s s "
-        "outside it (Python start-up, imports, configuration and inventory)."
-        % (secs(noop["clock"]), secs(noop["median"] - noop["clock"])),
-        "  Each host ran %s tasks in the no-op run (%s when fresh, %s of them changing something); the %d slowest "
-        'no-op tasks take %s s of %s s of task time, led by "%s" (%s s).'
-        % (
-            span(noop["ran"]),
-            span(fresh["ran"]),
-            span(fresh["changed"]),
-            len(summary["slowest"]),
-            secs(top),
-            secs(summary["task_seconds"]),
-            slowest_name,
-            secs(slowest_seconds),
-        ),
-        "  Each host's sshd accepted %s SSH connection(s) per no-op run and %s per fresh run; 1 means the whole run "
-        "went through one multiplexed connection (pipelining + ControlPersist), more means Ansible reconnected."
-        % (ssh_noop, span(fresh["ssh"])),
+        "- **%(size)d hosts (%(layout)s).** Forming the swarm on fresh hosts took %(fresh)s s (median of %(runs)d); "
+        "re-running with nothing to change took %(noop)s s, %(ratio).2fx the %(ping)s s Ansible needs just to ping "
+        "the same hosts.",
+        "  Of the no-op's wall time, %(clock)s s are inside the run_stats clock (playbook loading and tasks) and "
+        "%(outside)s s outside it (Python start-up, imports, configuration and inventory).",
+        "  Each host ran %(ran)s tasks in the no-op run (%(ran_fresh)s when fresh, %(changed_fresh)s of them "
+        "changing something); the %(top_n)d slowest no-op tasks take %(top)s s of %(task_seconds)s s of task time, "
+        'led by "%(slowest)s" (%(slowest_seconds)s s).',
+        "  On the controller, ansible-playbook and the processes it waited for used %(cpu)s CPU-seconds in the no-op "
+        "run (%(cpu_share).0f %% of its wall time; the ping used %(cpu_ping)s), on %(nproc)d CPUs that the lab "
+        "hosts share.",
+        "  Each host's sshd accepted %(ssh)s SSH connection(s) per no-op run and %(ssh_fresh)s per fresh run; 1 "
+        "means the whole run went through one multiplexed connection (pipelining + ControlPersist), more means "
+        "Ansible reconnected.",
     ]
-    return text
+    return [line % values for line in text]
 
 
 def meaning_scaling(summaries):
@@ -488,11 +510,11 @@ def write_report(summaries, info, argv):
         "```",
         "",
         "Every run recreates the lab `bench` (`lab/lab.py down` + `up`: fresh container hosts, engine installed "
-        "but not started), then times `ansible swarm -m ansible.builtin.ping` (the ping floor), `cluster.yml` on the fresh "
-        "hosts (fresh formation) and `cluster.yml` again (no-op re-run, which must change nothing). Each step starts "
-        "without SSH ControlMasters, so each pays its own SSH set-up. Task counts and task times come from the "
-        "`swarmplane.cluster.run_stats` callback; SSH connections are the `Accepted publickey` lines each host's "
-        "sshd logged during the step.",
+        "but not started), then times `ansible swarm -m ansible.builtin.ping` (the ping floor), `cluster.yml` on "
+        "the fresh hosts (fresh formation) and `cluster.yml` again (no-op re-run, which must change nothing). Each "
+        "step starts without SSH ControlMasters, so each pays its own SSH set-up. Task counts and task times come "
+        "from the `swarmplane.cluster.run_stats` callback; SSH connections are the `Accepted publickey` lines each "
+        "host's sshd logged during the step.",
         "",
         "## Machine",
         "",
@@ -500,7 +522,12 @@ def write_report(summaries, info, argv):
         "",
     ]
     lines += ["- %s: %s" % item for item in info.items()]
-    lines += ["", "## Results", "", "Wall time of each step; counts are per host, over all hosts and runs.", ""]
+    lines += ["", "## Results", ""]
+    lines += [
+        "Wall time of each step; counts are per host, over all hosts and runs (one figure when all are equal); "
+        "controller CPU is the median CPU time of the command and the processes it waited for.",
+        "",
+    ]
     lines += markdown_results(summaries)
     lines += ["", "## Targets", "", "From the issue; reported, not asserted.", ""]
     lines += markdown_targets(summaries)

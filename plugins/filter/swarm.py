@@ -20,6 +20,10 @@ SWARM_GROUPS = ("managers", "workers")
 
 
 def _facts(host_vars):
+    """The host's network facts: from the probe (swarm_info host_facts) when it has them, else Ansible's."""
+    probe_host = (host_vars.get("swarm_probe") or {}).get("host")
+    if probe_host:
+        return probe_host
     return host_vars.get("ansible_facts") or {}
 
 
@@ -28,9 +32,7 @@ def _probe(host_vars):
 
 
 def _unreachable(host_vars):
-    probe = _probe(host_vars)
-    setup = host_vars.get("_swarmplane_setup") or {}
-    return bool(probe.get("unreachable") or setup.get("unreachable"))
+    return bool(_probe(host_vars).get("unreachable"))
 
 
 def _strip_port(addr):
@@ -50,6 +52,8 @@ def swarm_advertise_address(host_vars):
     facts = _facts(host_vars)
     interface = host_vars.get("swarm_advertise_interface")
     if interface:
+        if "interface_ipv4" in facts:
+            return facts["interface_ipv4"].get(str(interface))
         return ((facts.get(str(interface).replace("-", "_")) or {}).get("ipv4") or {}).get("address")
     return (facts.get("default_ipv4") or {}).get("address")
 
@@ -171,9 +175,7 @@ def swarm_preflight(groups, hostvars, play_hosts):
         message = "host %s (%s) is unreachable: %s" % (
             host,
             _where(host, hostvars[host]),
-            (_probe(hostvars[host]).get("msg") or (hostvars[host].get("_swarmplane_setup") or {}).get("msg") or "")
-            .replace("Task failed: ", "")
-            .strip(),
+            (_probe(hostvars[host]).get("msg") or "").replace("Task failed: ", "").strip(),
         )
         if host in managers and not live:
             errors.append(
@@ -266,22 +268,25 @@ def swarm_reconcile_plan(nodes, hosts, hostvars, managers, node_ids):
     return plan
 
 
-def swarm_stale_nodes(nodes, hosts, hostvars, node_ids):
-    """Down worker entries left behind by inventory hosts that joined again under a new node ID.
+def swarm_stale_nodes(nodes, hosts, node_ids):
+    """Worker entries left behind by inventory hosts that joined again under a new node ID.
 
-    Matched by the engine's hostname (what `docker node ls` shows), never by inventory name alone.
+    An entry is stale when another node ID has the same hostname and address as the host's current node:
+    the same machine, which can never come back under the old ID. Right after the re-join the manager may
+    still list the old entry as Ready, so the status is not what decides. Two machines that share a
+    hostname but not an address are left alone.
     """
+    by_id = {n.get("id"): n for n in nodes or []}
     stale = []
     for host in hosts:
-        hostname = _probe(hostvars[host]).get("hostname")
-        current = node_ids.get(host)
-        if not hostname or not current:
+        current = by_id.get(node_ids.get(host))
+        if current is None:
             continue
         for node in nodes or []:
             if (
-                node.get("hostname") == hostname
-                and node.get("id") != current
-                and node.get("status") == "Down"
+                node.get("id") != current["id"]
+                and node.get("hostname") == current.get("hostname")
+                and node.get("address") == current.get("address")
                 and node.get("role") == "worker"
             ):
                 stale.append(dict(node=node["id"], host=host))

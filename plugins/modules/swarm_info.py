@@ -29,6 +29,13 @@ options:
     description: Fail when the engine or the Docker SDK is missing; when false, report it instead.
     type: bool
     default: true
+  host_facts:
+    description:
+      - Also return RV(host), the few host facts swarm decisions need (addresses, interfaces, init system,
+        OS family, AppArmor), read in the same round trip instead of a separate fact-gathering task.
+      - Works without an engine and without the Docker SDK.
+    type: bool
+    default: false
   docker_host:
     description: The engine's socket or URL.
     type: str
@@ -149,7 +156,44 @@ join_tokens:
   description: Worker and manager join tokens.
   returned: on a manager with join_tokens=true
   type: dict
+host:
+  description: Host facts, named as Ansible's own facts where they have an equivalent.
+  returned: with host_facts=true
+  type: dict
+  contains:
+    all_ipv4_addresses:
+      description: IPv4 addresses of all interfaces but loopback.
+      type: list
+    all_ipv6_addresses:
+      description: Global IPv6 addresses.
+      type: list
+    interfaces:
+      description: Interface names.
+      type: list
+    interface_ipv4:
+      description: First IPv4 address of each interface that has one.
+      type: dict
+    default_ipv4:
+      description: The interface of the default IPv4 route and its address.
+      type: dict
+    service_mgr:
+      description: systemd, openrc, sysvinit, or the name of PID 1 when it is no init system (a container).
+      type: str
+    os_family:
+      description: Debian for Debian and its derivatives, else the os-release ID.
+      type: str
+    distribution:
+      description: The os-release NAME.
+      type: str
+    apparmor:
+      description: Whether the kernel enables AppArmor.
+      type: bool
+    kernel:
+      description: Kernel release.
+      type: str
 """
+
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -160,6 +204,89 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common im
     local_node_state,
     node_row,
 )
+
+
+def parse_ip_addr(text):
+    """`ip -o addr show` -> (interfaces, {iface: [ipv4...]}, [ipv6...]); loopback and link-local left out."""
+    interfaces, ipv4, ipv6 = [], {}, []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        name = fields[1].split("@", 1)[0]
+        if name not in interfaces:
+            interfaces.append(name)
+        family, address = fields[2], fields[3].split("/", 1)[0]
+        if name == "lo":
+            continue
+        if family == "inet":
+            ipv4.setdefault(name, []).append(address)
+        elif family == "inet6" and "scope global" in line:
+            ipv6.append(address)
+    return interfaces, ipv4, ipv6
+
+
+def parse_default_route(text):
+    """`ip -o -4 route show default` -> the interface of the first default route, or None."""
+    for line in text.splitlines():
+        fields = line.split()
+        if "dev" in fields[:-1]:
+            return fields[fields.index("dev") + 1]
+    return None
+
+
+def parse_os_release(text):
+    """/etc/os-release -> os_family (Debian for Debian and derivatives, else the ID) and distribution (NAME)."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip().strip('"')
+    ids = [values.get("ID", "")] + values.get("ID_LIKE", "").split()
+    return dict(
+        os_family="Debian" if "debian" in ids or "ubuntu" in ids else values.get("ID", "unknown"),
+        distribution=values.get("NAME", values.get("ID", "unknown")),
+    )
+
+
+def _read(path, default=""):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return default
+
+
+def service_manager():
+    if os.path.isdir("/run/systemd/system"):
+        return "systemd"
+    if os.path.isdir("/run/openrc"):
+        return "openrc"
+    comm = _read("/proc/1/comm").strip()
+    return "sysvinit" if comm == "init" else (comm or "unknown")
+
+
+def host_facts(module):
+    env = dict(LC_ALL="C")
+    _rc, addr_out, _err = module.run_command(["ip", "-o", "addr", "show"], environ_update=env)
+    _rc, route_out, _err = module.run_command(["ip", "-o", "-4", "route", "show", "default"], environ_update=env)
+    interfaces, ipv4, ipv6 = parse_ip_addr(addr_out)
+    default_interface = parse_default_route(route_out)
+    default_ipv4 = {}
+    if default_interface and ipv4.get(default_interface):
+        default_ipv4 = dict(interface=default_interface, address=ipv4[default_interface][0])
+    facts = dict(
+        all_ipv4_addresses=[a for addrs in ipv4.values() for a in addrs],
+        all_ipv6_addresses=ipv6,
+        interfaces=interfaces,
+        interface_ipv4={name: addrs[0] for name, addrs in ipv4.items()},
+        default_ipv4=default_ipv4,
+        service_mgr=service_manager(),
+        apparmor=_read("/sys/module/apparmor/parameters/enabled").strip() == "Y",
+        kernel=os.uname().release,
+    )
+    facts.update(parse_os_release(_read("/etc/os-release")))
+    return facts
 
 
 def unavailable_result(reason):
@@ -214,21 +341,23 @@ def main():
             nodes=dict(type="bool", default=True),
             join_tokens=dict(type="bool", default=False, no_log=False),
             fail_on_unavailable=dict(type="bool", default=True),
+            host_facts=dict(type="bool", default=False),
             **ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )
+    extra = dict(host=host_facts(module)) if module.params["host_facts"] else {}
     try:
         client = EngineClient(module, soft=not module.params["fail_on_unavailable"])
         # The client connects lazily for some SDK versions: make one call while still "soft".
         client.api.ping()
     except EngineUnavailable as exc:
-        module.exit_json(**unavailable_result(str(exc)))
+        module.exit_json(**unavailable_result(str(exc)), **extra)
     except Exception as exc:  # the engine socket is absent or refuses
         if module.params["fail_on_unavailable"]:
             module.fail_json(msg="cannot reach the Docker engine at %s: %s" % (module.params["docker_host"], exc))
-        module.exit_json(**unavailable_result("no Docker engine answers at %s" % module.params["docker_host"]))
-    module.exit_json(**read_swarm(module, client))
+        module.exit_json(**unavailable_result("no Docker engine answers at %s" % module.params["docker_host"]), **extra)
+    module.exit_json(**read_swarm(module, client), **extra)
 
 
 if __name__ == "__main__":

@@ -286,9 +286,8 @@ def test_unreachable_worker_is_a_warning_even_when_no_swarm_exists():
     ]
 
 
-def test_host_unreachable_at_fact_gathering_is_reported_with_the_setup_message():
-    hostvars = hostvars_of(w2={"_swarmplane_setup": {"unreachable": True, "msg": " no route to host "}})
-    hostvars["w2"]["swarm_probe"] = {}
+def test_unreachable_message_drops_ansibles_task_failed_prefix():
+    hostvars = hostvars_of(w2={"swarm_probe": {"unreachable": True, "msg": "Task failed: no route to host "}})
     hostvars["w2"]["ansible_facts"] = {}
     result = swarm_preflight(GROUPS, hostvars, ALL_HOSTS)
     assert result["errors"] == []
@@ -630,19 +629,16 @@ def test_filter_plugin_exposes_the_filters_the_plays_call():
 # --------------------------------------------------------------------------- swarm_stale_nodes
 
 
-def test_down_entry_of_a_rejoined_host_is_stale_but_its_new_entry_and_others_are_not():
+def test_old_entry_of_a_rejoined_host_is_stale_even_before_it_is_marked_down():
     from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_stale_nodes
 
     nodes = [
-        {"id": "old", "hostname": "worker-1", "status": "Down", "role": "worker"},
-        {"id": "new", "hostname": "worker-1", "status": "Ready", "role": "worker"},
-        {"id": "gone", "hostname": "elsewhere", "status": "Down", "role": "worker"},
-        {"id": "oldmgr", "hostname": "manager-1", "status": "Down", "role": "manager"},
-        {"id": "mgr", "hostname": "manager-1", "status": "Ready", "role": "manager"},
+        {"id": "old", "hostname": "worker-1", "address": "10.0.0.3", "status": "Ready", "role": "worker"},
+        {"id": "new", "hostname": "worker-1", "address": "10.0.0.3", "status": "Ready", "role": "worker"},
+        {"id": "twin", "hostname": "worker-1", "address": "10.0.0.99", "status": "Down", "role": "worker"},
+        {"id": "oldmgr", "hostname": "manager-1", "address": "10.0.0.2", "status": "Down", "role": "manager"},
+        {"id": "mgr", "hostname": "manager-1", "address": "10.0.0.2", "status": "Ready", "role": "manager"},
     ]
-    hostvars = {
-        "w1": {"swarm_probe": {"hostname": "worker-1"}},
-        "m1": {"swarm_probe": {"hostname": "manager-1"}},
-    }
-    stale = swarm_stale_nodes(nodes, ["w1", "m1"], hostvars, {"w1": "new", "m1": "mgr"})
+    stale = swarm_stale_nodes(nodes, ["w1", "m1", "w9"], {"w1": "new", "m1": "mgr", "w9": ""})
+    # Not the machine with another address, not a manager (that needs a demotion first).
     assert stale == [{"node": "old", "host": "w1"}]
