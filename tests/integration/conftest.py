@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,17 @@ def lab_exec(host, command):
     return subprocess.run(
         ["docker", "exec", "swarmplane-%s-%s" % (LAB_NAME, host), "sh", "-c", command], text=True, capture_output=True
     )
+
+
+def node_list(manager="manager-1", settle=30):
+    """`docker node ls` as sorted "hostname status" lines, once every node is Ready (or after `settle` s)."""
+    deadline = time.monotonic() + settle
+    while True:
+        out = lab_exec(manager, "docker node ls --format '{{.Hostname}} {{.Status}}'").stdout
+        nodes = sorted(line for line in out.splitlines() if line)
+        if (nodes and all(n.endswith(" Ready") for n in nodes)) or time.monotonic() > deadline:
+            return nodes
+        time.sleep(1)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 swarm's ports, the worker joins the manager through them, and a second run adds nothing."""
 
 import pytest
-from conftest import lab_exec, run_playbook, write_inventory
+from conftest import lab_exec, node_list, run_playbook, write_inventory
 
 HOSTS = ("manager-1", "worker-1")
 
@@ -37,8 +37,7 @@ def test_swarm_ports_opened_in_ufw_and_the_cluster_forms_through_them(lab, tmp_p
     assert "2377/tcp" not in worker_rules  # the control plane port is for managers only
     assert "esp" in manager_rules.lower()
 
-    nodes = lab_exec("manager-1", "docker node ls --format '{{.Hostname}} {{.Status}}'").stdout.split("\n")
-    assert sorted(n for n in nodes if n) == ["manager-1 Ready", "worker-1 Ready"]
+    assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
 
     second = run_playbook(inventory, "-e", "docker_engine_firewall_manage=true")
     assert second.returncode == 0

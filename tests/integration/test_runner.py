@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import ansible_runner
-from conftest import REPO, lab_exec, write_inventory
+from conftest import REPO, lab_exec, node_list, write_inventory
 
 
 def run_like_awx(private_dir, inventory):
@@ -38,8 +38,7 @@ def test_cluster_yml_through_ansible_runner_is_successful_then_idempotent(lab, t
     assert changed_tasks(second) == []
     assert sum(second.stats["changed"].values()) == 0
 
-    nodes = lab_exec("manager-1", "docker node ls --format '{{.Hostname}} {{.Status}}'").stdout.split("\n")
-    assert sorted(n for n in nodes if n) == ["manager-1 Ready", "worker-1 Ready"]
+    assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
 
 
 def test_job_events_carry_no_join_token(lab, tmp_path):
@@ -56,5 +55,4 @@ def test_job_events_carry_no_join_token(lab, tmp_path):
         assert token.split("-")[-1] not in artifacts
     assert json.dumps(runner.stats)  # stats are plain data AWX can store
     # The entry worker-1 left behind is removed: one worker-1, and it is Ready.
-    nodes = lab_exec("manager-1", "docker node ls --format '{{.Hostname}} {{.Status}}'").stdout.split("\n")
-    assert sorted(n for n in nodes if n) == ["manager-1 Ready", "worker-1 Ready"]
+    assert node_list() == ["manager-1 Ready", "worker-1 Ready"]

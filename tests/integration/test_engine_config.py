@@ -1,0 +1,26 @@
+"""A daemon.json change restarts the engines (one host at a time) and the swarm comes back; a second run
+with the same options changes nothing."""
+
+import json
+
+from conftest import lab_exec, node_list, run_playbook, write_inventory
+
+OPTIONS = {"debug": True}
+
+
+def test_daemon_options_are_applied_by_a_restart_and_the_swarm_survives(lab, tmp_path):
+    host_vars = {h: {"docker_engine_daemon_options": OPTIONS} for h in ("manager-1", "worker-1")}
+    inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab, host_vars)
+    first = run_playbook(inventory)
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert "RUNNING HANDLER [swarmplane.cluster.docker_engine : Restart the Docker engine]" in first.stdout
+    for host in ("manager-1", "worker-1"):
+        assert json.loads(lab_exec(host, "cat /etc/docker/daemon.json").stdout) == OPTIONS
+        assert lab_exec(host, "docker info --format '{{.Debug}}'").stdout.strip() == "true"
+    assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
+
+    second = run_playbook(inventory)
+    assert second.returncode == 0
+    assert "RUNNING HANDLER" not in second.stdout
+    recap = second.stdout.split("PLAY RECAP")[1]
+    assert recap.count("changed=0") == recap.count("ok=")
