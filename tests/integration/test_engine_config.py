@@ -2,8 +2,9 @@
 with the same options changes nothing."""
 
 import json
+import subprocess
 
-from conftest import lab_exec, node_list, run_playbook, write_inventory
+from conftest import LAB_NAME, lab_exec, node_list, run_playbook, write_inventory
 
 OPTIONS = {"debug": True}
 
@@ -24,3 +25,14 @@ def test_daemon_options_are_applied_by_a_restart_and_the_swarm_survives(lab, tmp
     assert "RUNNING HANDLER" not in second.stdout
     recap = second.stdout.split("PLAY RECAP")[1]
     assert recap.count("changed=0") == recap.count("ok=")
+
+
+def test_a_restarted_host_without_init_gets_its_engine_back_and_rejoins(lab, tmp_path):
+    # A container host restarts like a machine without an init system: no dockerd, a stale pid file.
+    inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab)
+    assert run_playbook(inventory).returncode == 0
+    subprocess.run(["docker", "restart", "swarmplane-%s-worker-1" % LAB_NAME], check=True, capture_output=True)
+    result = run_playbook(inventory)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert lab_exec("worker-1", "docker info --format '{{.Swarm.LocalNodeState}}'").stdout.strip() == "active"
+    assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
