@@ -322,6 +322,7 @@ class FilterModule:
             "swarm_preflight": swarm_preflight,
             "swarm_inventory_errors": swarm_inventory_errors,
             "swarm_bootstrap_host": swarm_bootstrap_host,
+            "swarm_live_managers": swarm_live_managers,
             "swarm_advertise_address": swarm_advertise_address,
             "swarm_hosts_to_join": swarm_hosts_to_join,
             "swarm_join_availability": swarm_join_availability,

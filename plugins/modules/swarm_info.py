@@ -188,6 +188,9 @@ host:
     apparmor:
       description: Whether the kernel enables AppArmor.
       type: bool
+    ipvs:
+      description: Whether the kernel has IPVS loaded (the routing mesh and service VIPs need it).
+      type: bool
     kernel:
       description: Kernel release.
       type: str
@@ -283,6 +286,7 @@ def host_facts(module):
         default_ipv4=default_ipv4,
         service_mgr=service_manager(),
         apparmor=_read("/sys/module/apparmor/parameters/enabled").strip() == "Y",
+        ipvs=os.path.exists("/proc/net/ip_vs"),
         kernel=os.uname().release,
     )
     facts.update(parse_os_release(_read("/etc/os-release")))

@@ -1,0 +1,127 @@
+# Copyright: (c) 2026, swarmplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the services path of the swarm role: checking the declaration, splitting it into what to
+apply and what to remove, turning a declared service into swarm_service arguments, the placement table."""
+
+from __future__ import annotations
+
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_spec import validate_service_list
+
+DOCUMENTATION = r"""
+name: services
+short_description: Decisions of the services path of the swarm role
+description:
+  - C(swarm_service_errors) checks swarm_services (and swarm_scale) before anything is applied.
+  - C(swarm_present) and C(swarm_absent) split a declared list by state.
+  - C(swarm_service_args) turns a declared service into swarmplane.cluster.swarm_service arguments, with secret
+    and config names resolved to their current versions.
+  - C(swarm_ingress_services) and C(swarm_hosts_without_ipvs) find routing-mesh ports on hosts without IPVS.
+  - C(swarm_placement_table) lists which node runs which task.
+"""
+
+# Keys of a declared service that are not swarm_service options.
+DECLARATION_ONLY = ("state",)
+
+
+def swarm_present(items):
+    return [i for i in items or [] if i.get("state", "present") != "absent"]
+
+
+def swarm_absent(items):
+    return [i for i in items or [] if i.get("state", "present") == "absent"]
+
+
+def swarm_service_errors(services, networks=None, scale=None):
+    errors = validate_service_list(services)
+    declared = {s.get("name") for s in services or []}
+    for name, replicas in (scale or {}).items():
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            errors.append("swarm_scale: %s=%r is not a whole number >= 0." % (name, replicas))
+        if declared and name not in declared:
+            errors.append(
+                "swarm_scale: %s is not in swarm_services. Fix: scale a declared service, or declare it." % name
+            )
+    removed = {n.get("name") for n in swarm_absent(networks)}
+    for service in swarm_present(services):
+        for network in service.get("networks") or []:
+            name = network if isinstance(network, str) else (network or {}).get("name")
+            if name in removed:
+                errors.append(
+                    "service %s uses network %s, which swarm_networks removes (state: absent). Fix: detach it or keep the network."
+                    % (service.get("name"), name)
+                )
+    return errors
+
+
+def _versions(results):
+    """Logical name -> current object name, from the registered loop results of swarm_secret / swarm_config."""
+    names = {}
+    for result in results or []:
+        item = result.get("item") or {}
+        if item.get("name") and result.get("name"):
+            names[item["name"]] = result["name"]
+    return names
+
+
+def _references(refs, versions):
+    resolved = []
+    for ref in refs or []:
+        ref = dict(ref) if isinstance(ref, dict) else dict(source=ref)
+        logical = ref["source"]
+        ref.setdefault("target", logical)  # the file keeps the logical name across rotations
+        ref["source"] = versions.get(logical, logical)
+        resolved.append(ref)
+    return resolved
+
+
+def swarm_service_args(service, secret_results=None, config_results=None, wait_timeout=None):
+    args = {k: v for k, v in service.items() if k not in DECLARATION_ONLY}
+    if "secrets" in args:
+        args["secrets"] = _references(args["secrets"], _versions(secret_results))
+    if "configs" in args:
+        args["configs"] = _references(args["configs"], _versions(config_results))
+    if wait_timeout and "wait_timeout" not in args:
+        args["wait_timeout"] = int(wait_timeout)
+    return args
+
+
+def swarm_ingress_services(services):
+    return [
+        s["name"]
+        for s in swarm_present(services)
+        if any((p.get("mode") or "ingress") == "ingress" for p in s.get("publish") or [])
+    ]
+
+
+def swarm_hosts_without_ipvs(hosts, hostvars):
+    missing = []
+    for host in hosts:
+        facts = (hostvars[host].get("swarm_probe") or {}).get("host") or {}
+        if facts and not facts.get("ipvs"):
+            missing.append(host)
+    return missing
+
+
+def swarm_placement_table(results):
+    lines = []
+    for result in results or []:
+        service = (result.get("service") or {}).get("name") or (result.get("item") or {}).get("name")
+        tasks = result.get("tasks") or []
+        where = ", ".join("%s.%s on %s" % (service, t.get("slot") or t.get("id", "")[:6], t.get("node")) for t in tasks)
+        lines.append(
+            "%s: %s running%s" % (service, result.get("running", len(tasks)), " (%s)" % where if where else "")
+        )
+    return "\n".join(lines)
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "swarm_present": swarm_present,
+            "swarm_absent": swarm_absent,
+            "swarm_service_errors": swarm_service_errors,
+            "swarm_service_args": swarm_service_args,
+            "swarm_ingress_services": swarm_ingress_services,
+            "swarm_hosts_without_ipvs": swarm_hosts_without_ipvs,
+            "swarm_placement_table": swarm_placement_table,
+        }
