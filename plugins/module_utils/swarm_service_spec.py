@@ -77,7 +77,10 @@ def image_matches(live_image, wanted):
     """A live image pinned by digest ('web:v1@sha256:...') matches 'web:v1' unless a digest was asked for."""
     if live_image == wanted or "@" in wanted:
         return live_image == wanted
-    return (live_image or "").split("@", 1)[0] == wanted
+    live_name = (live_image or "").split("@", 1)[0]
+    if ":" not in wanted.rsplit("/", 1)[-1]:
+        wanted += ":latest"  # the docker CLI pins an untagged image as name:latest@sha256:...
+    return live_name == wanted
 
 
 def env_list(env):
@@ -184,7 +187,7 @@ def wanted_spec(params, live_spec, resolved):
                 block["NanoCPUs"] = nano_cpus(values["cpus"], "%s.cpus" % option)
             if values.get("memory") is not None:
                 block["MemoryBytes"] = size_bytes(values["memory"], "%s.memory" % option)
-            resources[api] = block
+            resources[api] = dict(resources.get(api) or {}, **block)  # what is not given keeps its live value
     if params.get("restart_policy") is not None:
         policy = params["restart_policy"]
         restart = task.setdefault("RestartPolicy", {})
@@ -240,15 +243,22 @@ def reference(ref, object_id, id_key, name_key):
             Name=ref.get("target") or ref["source"],
             UID=str(ref.get("uid", "0")),
             GID=str(ref.get("gid", "0")),
-            Mode=int(ref.get("mode", 0o444)),
+            Mode=file_mode(ref.get("mode", 0o444)),
         ),
     }
+
+
+def file_mode(mode):
+    """0o440 or "0440" (a quoted mode, as YAML wants it) -> 288; a string is always octal."""
+    return int(mode, 8) if isinstance(mode, str) else int(mode)
 
 
 def mount(m, index):
     if not m.get("target"):
         raise ServiceSpecError("mounts[%d].target is required" % index)
-    result = dict(Type=m.get("type") or "volume", Target=m["target"], ReadOnly=bool(m.get("readonly")))
+    result = dict(Type=m.get("type") or "volume", Target=m["target"])
+    if m.get("readonly"):
+        result["ReadOnly"] = True  # the engine leaves a false ReadOnly out
     if m.get("source"):
         result["Source"] = m["source"]
     return result
@@ -270,7 +280,8 @@ def healthcheck(check):
 def _normal(value):
     """Specs compare without empty containers the engine drops or adds on its own."""
     if isinstance(value, dict):
-        return {k: _normal(v) for k, v in value.items() if v not in (None, {}, [], "")}
+        normal = {k: _normal(v) for k, v in value.items()}
+        return {k: v for k, v in normal.items() if v not in (None, {}, [], "")}
     if isinstance(value, list):
         return [_normal(v) for v in value]
     return value

@@ -216,6 +216,14 @@ def without_network(spec, network_id, name):
         else:
             kept.append(attachment)
     task["Networks"] = kept
+    legacy = []
+    for attachment in spec.get("Networks") or []:  # the deprecated place, still read by the engine
+        if attachment.get("Target") in (network_id, name):
+            removed = removed or attachment
+        else:
+            legacy.append(attachment)
+    if "Networks" in spec:
+        spec["Networks"] = legacy
     return spec, removed
 
 

@@ -296,6 +296,26 @@ class ServiceManager:
                 resolved[option][ref["source"]] = found[0]["ID"]
         return resolved
 
+    def check_ports(self, spec, live):
+        """A published port another service already publishes fails here, before anything is sent."""
+        wanted = {
+            (p.get("PublishedPort"), p.get("Protocol", "tcp"))
+            for p in (spec.get("EndpointSpec") or {}).get("Ports") or []
+        }
+        wanted.discard((None, "tcp"))
+        wanted.discard((None, "udp"))
+        if not wanted:
+            return
+        for other in self.client.call("listing services", self.client.api.services):
+            if live and other["ID"] == live["ID"]:
+                continue
+            ports = ((other.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports") or []
+            for port, protocol in sorted(wanted & {(p.get("PublishedPort"), p.get("Protocol", "tcp")) for p in ports}):
+                self.fail(
+                    "published port %s/%s is already used by service %s (publish: field). Fix: choose another port."
+                    % (port, protocol, other["Spec"]["Name"])
+                )
+
     # ----------------------------------------------------------------- run
 
     def run(self):
@@ -315,6 +335,16 @@ class ServiceManager:
             spec = wanted_spec(self.params, live["Spec"] if live else None, self.resolve())
         except ServiceSpecError as exc:
             self.fail(str(exc))
+        if (
+            live
+            and mode_of(live["Spec"]) == "global"
+            and self.params["replicas"] is not None
+            and not self.params["mode"]
+        ):
+            self.fail(
+                "replicas cannot be set on a global service. Fix: also set mode: replicated (the service is rebuilt)"
+            )
+        self.check_ports(spec, live)
         rebuild = bool(live) and self.params["mode"] is not None and mode_of(live["Spec"]) != self.params["mode"]
         changes = spec_differences(live["Spec"] if live else {}, spec)
         if rebuild:

@@ -618,6 +618,7 @@ def test_filter_plugin_exposes_the_filters_the_plays_call():
         "swarm_hosts_to_join",
         "swarm_inventory_errors",
         "swarm_join_availability",
+        "swarm_live_managers",
         "swarm_node_table",
         "swarm_preflight",
         "swarm_reconcile_plan",
