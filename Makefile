@@ -27,7 +27,7 @@ image: engine
 setup: venv engine image
 
 lab: setup
-	lab/lab.py up --name lab --managers $(LAB_MANAGERS) --workers $(LAB_WORKERS) --inventory inventories/lab/hosts.yml
+	lab/lab.py up --name lab --managers $(LAB_MANAGERS) --workers $(LAB_WORKERS) --registry --inventory inventories/lab/hosts.yml
 	ansible-playbook -i inventories/lab cluster.yml
 
 lab-down:

@@ -2,8 +2,11 @@
 """Local lab of swarm hosts: containers that each run their own sshd (and, once swarmplane has
 prepared them, their own dockerd), reached over SSH exactly like real hosts.
 
-    lab/lab.py up   --name lab --managers 1 --workers 2 --inventory inventories/lab/hosts.yml
+    lab/lab.py up   --name lab --managers 1 --workers 2 --inventory inventories/lab/hosts.yml [--registry]
     lab/lab.py down --name lab
+
+--registry (or LAB_REGISTRY=1) adds the lab's image registry: a container the lab hosts' engines pull from
+as lab-registry:5000, holding the web images swarmplane/web:v1, :v2 and :broken (see docs/lab.md).
 
 Only the Python standard library and the docker CLI are used, so it runs before the virtualenv exists.
 Every container and network it makes carries the label swarmplane.lab=NAME; `down` removes exactly those.
@@ -18,12 +21,21 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO / ".lab"
 KEY = STATE_DIR / "ssh" / "id_ed25519"
 LABEL = "swarmplane.lab"
+
+# The registry is published on 127.0.0.1 only, where this machine's engine pushes to it over plain HTTP
+# (the engine treats 127.0.0.0/8 as insecure). The lab hosts reach it on the lab network by its alias.
+REGISTRY_ALIAS = "lab-registry"
+REGISTRY = "%s:5000" % REGISTRY_ALIAS
+WEB_REPOSITORY = "swarmplane/web"
+WEB_IMAGES = {"v1": [], "v2": ["--variant", "v2"], "broken": ["--broken"]}  # tag -> build-web-image.sh flags
 
 # --privileged fails on this kind of machine (CAP_SYS_RESOURCE is not in the bounding set);
 # these flags run a working dockerd inside the container (see docs/lab.md).
@@ -61,14 +73,21 @@ def ensure_key():
     return KEY.with_suffix(".pub").read_text().strip()
 
 
-def build_image():
-    out = subprocess.run([str(REPO / "lab" / "build-image.sh")], check=True, text=True, stdout=subprocess.PIPE)
+def build(script, *args):
+    """Run one of the lab/build-*.sh scripts (cached by recipe hash) and return the image tag it prints."""
+    out = subprocess.run([str(REPO / "lab" / script), *args], check=True, text=True, stdout=subprocess.PIPE)
     return out.stdout.strip().splitlines()[-1]
 
 
 def lab_containers(name):
     out = docker("ps", "-a", "--filter", "label=%s=%s" % (LABEL, name), "--format", "{{.Names}}")
     return [line for line in out.splitlines() if line]
+
+
+def container_state(container):
+    """(state, image) of an existing container, or None."""
+    out = docker("ps", "-a", "--filter", "name=^%s$" % container, "--format", "{{.State}} {{.Image}}")
+    return tuple(out.split()) if out else None
 
 
 def container_ip(container, network):
@@ -93,17 +112,89 @@ def wait_for_ssh(addresses, timeout=60):
         sys.exit("lab hosts did not answer SSH within %d s: %s" % (timeout, ", ".join(sorted(pending))))
 
 
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_registry(name, network):
+    """Start (or reuse) the lab's registry container; returns its port on 127.0.0.1."""
+    image = build("build-registry-image.sh")
+    container = "swarmplane-%s-registry" % name
+    state = container_state(container)
+    if state and state[1] != image:
+        print("==> recreating %s: its image is not %s" % (container, image))
+        docker("rm", "-fv", container)
+        state = None
+    if not state:
+        docker(
+            "run",
+            "-d",
+            "--name",
+            container,
+            "--label",
+            "%s=%s" % (LABEL, name),
+            "--network",
+            network,
+            "--network-alias",
+            REGISTRY_ALIAS,
+            "-p",
+            "127.0.0.1:%d:5000" % free_port(),
+            image,
+        )
+    elif state[0] != "running":
+        docker("start", container)
+    # "127.0.0.1:PORT": the port the container was published on, kept when it is reused.
+    return int(docker("port", container, "5000/tcp").splitlines()[0].rsplit(":", 1)[1])
+
+
+def wait_for_registry(port, timeout=30):
+    url = "http://127.0.0.1:%d/v2/" % port
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through a proxy
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with opener.open(url, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                sys.exit("the lab registry did not answer %s within %d s" % (url, timeout))
+            time.sleep(0.3)
+
+
+def push_web_images(port):
+    """Push the web images through this machine's engine; the temporary 127.0.0.1 tags are removed."""
+    wait_for_registry(port)
+    for tag, flags in WEB_IMAGES.items():
+        target = "127.0.0.1:%d/%s:%s" % (port, WEB_REPOSITORY, tag)
+        docker("tag", build("build-web-image.sh", *flags), target)
+        try:
+            docker("push", "--quiet", target)
+        finally:
+            docker("rmi", target, check=False)
+
+
 def host_names(managers, workers):
     return ["manager-%d" % i for i in range(1, managers + 1)], ["worker-%d" % i for i in range(1, workers + 1)]
 
 
-def inventory_yaml(managers, workers, addresses):
+def inventory_yaml(managers, workers, addresses, registry):
     """The lab inventory, in the same shape as inventories/sample/hosts.yml."""
     lines = ["---", "# Written by lab/lab.py: the lab's container hosts. Regenerated by `make lab`.", "all:", "  vars:"]
     lines += [
         "    ansible_user: root",
         "    ansible_ssh_private_key_file: %s" % KEY,
         "    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+    ]
+    if registry:
+        lines += [
+            "    # The lab registry, holding %s:%s (plain HTTP: insecure-registries)"
+            % (WEB_REPOSITORY, ", ".join(WEB_IMAGES)),
+            "    lab_registry: %s" % REGISTRY,
+            "    docker_engine_daemon_options: %s" % json.dumps({"insecure-registries": [REGISTRY]}),
+        ]
+    lines += [
         "  children:",
         "    swarm:",
         "      children:",
@@ -119,23 +210,25 @@ def inventory_yaml(managers, workers, addresses):
 
 def up(args):
     pubkey = ensure_key()
-    image = args.image or build_image()
+    image = args.image or build("build-image.sh")
     network = "swarmplane-%s" % args.name
     if not docker("network", "ls", "-q", "--filter", "name=^%s$" % network):
         docker("network", "create", "--label", "%s=%s" % (LABEL, args.name), network)
     managers, workers = host_names(args.managers, args.workers)
     wanted = {"swarmplane-%s-%s" % (args.name, h): h for h in managers + workers}
+    registry = "swarmplane-%s-registry" % args.name if args.registry else None
     for container in lab_containers(args.name):
-        if container not in wanted:
-            print("==> removing %s (not in the requested lab size)" % container)
+        if container not in wanted and container != registry:
+            print("==> removing %s (not in the requested lab)" % container)
             docker("rm", "-fv", container)
+    port = start_registry(args.name, network) if registry else None
     addresses = {}
     for container, host in wanted.items():
-        existing = docker("ps", "-a", "--filter", "name=^%s$" % container, "--format", "{{.State}} {{.Image}}")
-        if existing and existing.split()[1] != image:
+        existing = container_state(container)
+        if existing and existing[1] != image:
             print("==> recreating %s: its image is not %s" % (container, image))
             docker("rm", "-fv", container)
-            existing = ""
+            existing = None
         if not existing:
             docker(
                 "run",
@@ -153,13 +246,15 @@ def up(args):
                 *HOST_FLAGS,
                 image,
             )
-        elif not existing.startswith("running"):
+        elif existing[0] != "running":
             docker("start", container)
         addresses[host] = container_ip(container, network)
+    if registry:
+        push_web_images(port)  # while the hosts' sshd starts
     wait_for_ssh(addresses.values())
     inventory = Path(args.inventory)
     inventory.parent.mkdir(parents=True, exist_ok=True)
-    inventory.write_text(inventory_yaml(managers, workers, addresses))
+    inventory.write_text(inventory_yaml(managers, workers, addresses, registry=bool(registry)))
     if args.instance_config:
         # Molecule's delegated driver reads this list to connect (JSON is valid YAML).
         instances = [
@@ -170,6 +265,11 @@ def up(args):
     print(
         "==> lab '%s': %d manager(s), %d worker(s); inventory %s" % (args.name, len(managers), len(workers), inventory)
     )
+    if registry:
+        print(
+            "==> registry %s: %s on the lab hosts, 127.0.0.1:%d here; pushed %s:%s"
+            % (registry, REGISTRY, port, WEB_REPOSITORY, ", ".join(WEB_IMAGES))
+        )
 
 
 def down(args):
@@ -191,8 +291,14 @@ def main():
     p_up.add_argument("--inventory", default=str(REPO / "inventories" / "lab" / "hosts.yml"))
     p_up.add_argument("--image", help="use this image instead of building lab/host-image")
     p_up.add_argument("--instance-config", help="also write the hosts as a Molecule instance config")
+    p_up.add_argument(
+        "--registry",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("LAB_REGISTRY", "").lower() in ("1", "true", "yes"),
+        help="add the lab registry (lab-registry:5000) holding the web images (default: LAB_REGISTRY=1)",
+    )
     p_up.set_defaults(func=up)
-    p_down = sub.add_parser("down", help="remove the lab's containers and network")
+    p_down = sub.add_parser("down", help="remove the lab's containers (hosts and registry) and network")
     p_down.add_argument("--name", default="lab")
     p_down.set_defaults(func=down)
     args = parser.parse_args()

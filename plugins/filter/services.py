@@ -85,6 +85,18 @@ def swarm_service_args(service, secret_results=None, config_results=None, wait_t
     return args
 
 
+def swarm_removal(name):
+    return dict(name=name, state="absent")
+
+
+def swarm_scale_args(scale, wait_timeout=None):
+    """swarm_scale ({name: replicas}) -> swarm_services entries that set the replica count and nothing else."""
+    return [
+        dict(name=name, replicas=replicas, **({"wait_timeout": int(wait_timeout)} if wait_timeout else {}))
+        for name, replicas in sorted((scale or {}).items())
+    ]
+
+
 def swarm_ingress_services(services):
     return [
         s["name"]
@@ -121,6 +133,8 @@ class FilterModule:
             "swarm_absent": swarm_absent,
             "swarm_service_errors": swarm_service_errors,
             "swarm_service_args": swarm_service_args,
+            "swarm_removal": swarm_removal,
+            "swarm_scale_args": swarm_scale_args,
             "swarm_ingress_services": swarm_ingress_services,
             "swarm_hosts_without_ipvs": swarm_hosts_without_ipvs,
             "swarm_placement_table": swarm_placement_table,

@@ -7,6 +7,10 @@ import pytest
 import yaml
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import ENGINE_ARGUMENT_SPEC
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import SERVICE_OPTIONS
+
+# Argument specs that modules take from module_utils instead of spelling out.
+SHARED_SPECS = dict(ENGINE_ARGUMENT_SPEC=ENGINE_ARGUMENT_SPEC, SERVICE_OPTIONS=SERVICE_OPTIONS)
 
 MODULES = sorted((Path(__file__).resolve().parents[2] / "plugins" / "modules").glob("*.py"))
 
@@ -29,8 +33,10 @@ def spec_keys(path):
     for call in ast.walk(main):
         if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "dict":
             keys.update(k.arg for k in call.keywords if k.arg)
-            if any(getattr(k.value, "id", "") == "ENGINE_ARGUMENT_SPEC" for k in call.keywords if k.arg is None):
-                keys.update(ENGINE_ARGUMENT_SPEC)
+            shared = [getattr(k.value, "id", "") for k in call.keywords if k.arg is None]
+            shared += [getattr(a, "id", "") for a in call.args]
+            for name in shared:
+                keys.update(SHARED_SPECS.get(name, {}))
     return keys
 
 

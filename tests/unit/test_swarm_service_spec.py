@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import summary, timestamp
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_spec import (
     CLI_DEFAULT_SPEC,
     ServiceSpecError,
@@ -28,7 +29,6 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_s
     validate_service_list,
     wanted_spec,
 )
-from ansible_collections.swarmplane.cluster.plugins.modules.swarm_service import summary, timestamp
 
 NS = 1_000_000_000
 DIGEST = "sha256:" + "a" * 64
@@ -622,9 +622,7 @@ def test_secrets_and_configs_are_resolved_to_ids():
 
 
 def test_mount_defaults_to_a_writable_volume():
-    assert mount(dict(source="data", target="/data"), 0) == dict(
-        Type="volume", Target="/data", Source="data"
-    )
+    assert mount(dict(source="data", target="/data"), 0) == dict(Type="volume", Target="/data", Source="data")
 
 
 def test_mount_bind_readonly_and_tmpfs_without_source():

@@ -1,0 +1,215 @@
+"""Services as data on real engines: deploy, scale, rolling update, rollback, bad input, check mode.
+Runs on its own lab (`svc`, with the lab registry), created and removed by this module."""
+
+import json
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+import yaml
+from conftest import REPO, run_playbook
+
+LAB = "svc"
+WEB = "lab-registry:5000/swarmplane/web"
+
+
+def lab_exec(host, command):
+    return subprocess.run(
+        ["docker", "exec", "swarmplane-%s-%s" % (LAB, host), "sh", "-c", command], text=True, capture_output=True
+    )
+
+
+@pytest.fixture(scope="module")
+def svc_lab(tmp_path_factory):
+    inventory = tmp_path_factory.mktemp("svc") / "hosts.yml"
+    lab = [str(REPO / "lab" / "lab.py")]
+    subprocess.run(
+        lab + ["up", "--name", LAB, "--managers", "1", "--workers", "2", "--registry", "--inventory", str(inventory)],
+        check=True,
+    )
+    try:
+        formed = run_playbook(inventory)
+        assert formed.returncode == 0, formed.stdout[-3000:]
+        hosts = yaml.safe_load(inventory.read_text())["all"]["children"]["swarm"]["children"]
+        addresses = {
+            name: hv["ansible_host"] for group in hosts.values() for name, hv in (group["hosts"] or {}).items()
+        }
+        yield inventory, addresses
+    finally:
+        subprocess.run(lab + ["down", "--name", LAB], check=False)
+
+
+def apply(inventory, tmp_path, declaration, *args):
+    extra = tmp_path / ("vars-%d.yml" % time.monotonic_ns())
+    extra.write_text(yaml.safe_dump(declaration))
+    return run_playbook(inventory, "-e", "@%s" % extra, *args, playbook="services.yml")
+
+
+def service(name, **options):
+    return dict(dict(name=name, constraints=["node.role==worker"]), **options)
+
+
+def running(name):
+    out = lab_exec(
+        "manager-1", "docker service ps %s --filter desired-state=running --format '{{json .}}'" % name
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line]
+
+
+def fetch(address, port):
+    with urllib.request.urlopen("http://%s:%d/" % (address, port), timeout=2) as reply:
+        return reply.read().decode().strip()
+
+
+def recap_changed(result):
+    recap = result.stdout.split("PLAY RECAP")[-1]
+    return sum(int(part.split("=")[1]) for part in recap.split() if part.startswith("changed="))
+
+
+def test_deploy_two_replicas_on_two_nodes_answering_on_their_ports(svc_lab, tmp_path):
+    inventory, addresses = svc_lab
+    web = service(
+        "myweb",
+        image=WEB + ":v1",
+        replicas=2,
+        max_replicas_per_node=1,
+        publish=[dict(target=8000, published=8080, mode="host")],
+    )
+    result = apply(inventory, tmp_path, dict(swarm_services=[web]))
+    assert result.returncode == 0, result.stdout[-3000:]
+    tasks = running("myweb")
+    assert sorted(t["Node"] for t in tasks) == ["worker-1", "worker-2"]
+    replies = {fetch(addresses[t["Node"]], 8080) for t in tasks}
+    assert len(replies) == 2 and all(r.endswith(" v1") for r in replies)
+
+    again = apply(inventory, tmp_path, dict(swarm_services=[web]))
+    assert again.returncode == 0 and recap_changed(again) == 0
+
+
+def test_check_mode_reports_a_replica_change_without_applying_it(svc_lab, tmp_path):
+    inventory, _ = svc_lab
+    web = service(
+        "myweb",
+        image=WEB + ":v1",
+        replicas=2,
+        max_replicas_per_node=1,
+        publish=[dict(target=8000, published=8080, mode="host")],
+    )
+    unchanged = apply(inventory, tmp_path, dict(swarm_services=[web]), "--check")
+    assert unchanged.returncode == 0 and recap_changed(unchanged) == 0
+    changed = apply(inventory, tmp_path, dict(swarm_services=[dict(web, replicas=1)]), "--check", "--diff")
+    assert changed.returncode == 0 and recap_changed(changed) == 1
+    assert "Replicas: 1" in changed.stdout
+    assert len(running("myweb")) == 2
+
+
+def test_scale_up_and_down_then_remove_leaves_other_services_alone(svc_lab, tmp_path):
+    inventory, _ = svc_lab
+    scaler = service("scaler", image=WEB + ":v1", replicas=2)
+    assert apply(inventory, tmp_path, dict(swarm_services=[scaler])).returncode == 0
+    for replicas in (4, 1):
+        result = apply(inventory, tmp_path, dict(swarm_services=[scaler], swarm_scale=dict(scaler=replicas)))
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert len(running("scaler")) == replicas
+    assert len(running("myweb")) == 2  # untouched by the scale
+    removed = apply(inventory, tmp_path, dict(swarm_services=[dict(scaler, state="absent")]))
+    assert removed.returncode == 0
+    assert lab_exec("manager-1", "docker service inspect scaler").returncode != 0
+
+
+def test_rolling_update_keeps_one_replica_serving_and_a_broken_image_rolls_back(svc_lab, tmp_path):
+    inventory, addresses = svc_lab
+    roll = service(
+        "roll",
+        image=WEB + ":v1",
+        replicas=2,
+        max_replicas_per_node=1,
+        publish=[dict(target=8000, published=8081, mode="host")],
+        update_config=dict(parallelism=1, delay="2s", monitor="3s"),
+    )
+    assert apply(inventory, tmp_path, dict(swarm_services=[roll])).returncode == 0
+    workers = [addresses["worker-1"], addresses["worker-2"]]
+    rounds, outages, stop = [], [], threading.Event()
+
+    def poll():
+        while not stop.is_set() and len(rounds) < 2000:
+            answers = []
+            for address in workers:
+                try:
+                    answers.append(fetch(address, 8081))
+                except OSError:
+                    pass
+            rounds.append(answers)
+            if not answers:
+                outages.append(time.monotonic())
+            time.sleep(0.1)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        updated = apply(inventory, tmp_path, dict(swarm_services=[dict(roll, image=WEB + ":v2")]))
+    finally:
+        stop.set()
+        poller.join()
+    assert updated.returncode == 0, updated.stdout[-3000:]
+    assert len(rounds) > 20 and outages == []
+    assert {fetch(a, 8081).split()[-1] for a in workers} == {"v2"}
+
+    broken = apply(inventory, tmp_path, dict(swarm_services=[dict(roll, image=WEB + ":broken")]))
+    assert broken.returncode != 0
+    assert "service roll: " in broken.stdout and "rolled back" in " ".join(broken.stdout.split())
+    image = lab_exec("manager-1", "docker service inspect roll --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'")
+    assert image.stdout.startswith(WEB + ":v2")
+    assert len(running("roll")) == 2
+
+
+def test_image_missing_from_the_registry_leaves_no_service_behind(svc_lab, tmp_path):
+    inventory, _ = svc_lab
+    result = apply(inventory, tmp_path, dict(swarm_services=[service("ghost", image=WEB + ":does-not-exist")]))
+    assert result.returncode != 0
+    text = " ".join(result.stdout.split())
+    assert "service ghost: image lab-registry:5000/swarmplane/web:does-not-exist cannot be pulled" in text
+    assert "The new service was removed again" in text
+    assert lab_exec("manager-1", "docker service inspect ghost").returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        (
+            dict(swarm_services=[dict(name="bad", image=WEB + ":v1", replicas=-1)]),
+            "service bad: replicas=-1 is not a whole number >= 0.",
+        ),
+        (
+            dict(swarm_services=[dict(name="bad", image=WEB + ":v1", publish=[dict(target=8000, published=70000)])]),
+            "service bad: publish[0].published=70000 is not a port (1-65535).",
+        ),
+        (
+            dict(swarm_services=[dict(name="bad", image=WEB + ":v1"), dict(name="bad", image=WEB + ":v2")]),
+            "service bad is declared twice (swarm_services[0] and [1]).",
+        ),
+        (
+            dict(
+                swarm_services=[
+                    dict(name="bad", image=WEB + ":v1", publish=[dict(target=8000, published=8080, mode="host")])
+                ]
+            ),
+            "service bad: published port 8080/tcp is already used by service myweb",
+        ),
+        (
+            dict(swarm_services=[dict(name="bad", image=WEB + ":v1", networks=["nowhere"])]),
+            "service bad: unknown network nowhere",
+        ),
+    ],
+    ids=["negative-replicas", "port-out-of-range", "duplicate-name", "port-used-by-myweb", "unknown-network"],
+)
+def test_bad_service_declarations_fail_with_the_service_and_field_and_apply_nothing(
+    svc_lab, tmp_path, declaration, message
+):
+    inventory, _ = svc_lab
+    result = apply(inventory, tmp_path, declaration)
+    assert result.returncode != 0
+    assert message in " ".join(result.stdout.split())
+    assert lab_exec("manager-1", "docker service inspect bad").returncode != 0
