@@ -87,6 +87,15 @@ def swarm_inventory_errors(groups):
 
 
 def _host_errors(host, host_vars):
+    probe = _probe(host_vars)
+    if probe.get("failed"):
+        return ["host %s: reading its engine failed: %s" % (host, probe.get("msg", "no message"))]
+    if probe.get("nodes_error"):
+        return [
+            "host %s is a manager that cannot list the swarm's nodes: %s. If the swarm lost its quorum (too many managers "
+            "gone), bring managers back, or recover from this one with `docker swarm init --force-new-cluster`."
+            % (host, probe["nodes_error"])
+        ]
     errors = []
     facts = _facts(host_vars)
     addresses = _host_addresses(facts)
@@ -196,7 +205,7 @@ def swarm_preflight(groups, hostvars, play_hosts):
             "Fix: make the hosts of one swarm leave it (swarm state=absent force=true), or split the inventory."
             % "; ".join("%s in %s" % (", ".join(hs), cid) for cid, hs in sorted(clusters.items()))
         )
-    else:
+    elif not any(_probe(hostvars[h]).get("nodes_error") for h in live):
         # With no live manager every host already in a swarm is in someone else's.
         known = {n.get("id") for n in _probe(hostvars[live[0]]).get("nodes") or []} if live else set()
         for host in hosts:

@@ -115,6 +115,10 @@ remote_managers:
   returned: always
   type: list
   elements: dict
+nodes_error:
+  description: Why a manager could not list the nodes (for example a swarm that lost its quorum).
+  returned: when listing the nodes failed
+  type: str
 leader:
   description: Hostname of the raft leader.
   returned: on a manager with nodes=true
@@ -328,6 +332,11 @@ def read_swarm(module, client):
     if not local["is_manager"]:
         return result
     if module.params["nodes"]:
+        try:
+            client.api.nodes()
+        except Exception as exc:  # a manager of a swarm without a leader (lost quorum) cannot list nodes
+            result.update(nodes=[], leader="", nodes_error=str(getattr(exc, "explanation", None) or exc))
+            return result
         rows = sorted(
             (node_row(n) for n in client.nodes()), key=lambda r: (r["role"] != "manager", r["hostname"] or "")
         )
