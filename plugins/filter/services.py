@@ -114,6 +114,15 @@ def swarm_hosts_without_ipvs(hosts, hostvars):
     return missing
 
 
+def swarm_hosts_without_esp(hosts, hostvars):
+    missing = []
+    for host in hosts:
+        facts = (hostvars[host].get("swarm_probe") or {}).get("host") or {}
+        if facts and not facts.get("esp"):
+            missing.append(host)
+    return missing
+
+
 def swarm_placement_table(results):
     lines = []
     for result in results or []:
@@ -137,5 +146,6 @@ class FilterModule:
             "swarm_scale_args": swarm_scale_args,
             "swarm_ingress_services": swarm_ingress_services,
             "swarm_hosts_without_ipvs": swarm_hosts_without_ipvs,
+            "swarm_hosts_without_esp": swarm_hosts_without_esp,
             "swarm_placement_table": swarm_placement_table,
         }

@@ -195,6 +195,9 @@ host:
     ipvs:
       description: Whether the kernel has IPVS loaded (the routing mesh and service VIPs need it).
       type: bool
+    esp:
+      description: Whether the kernel has (or can load) ESP, which encrypted overlay networks need.
+      type: bool
     kernel:
       description: Kernel release.
       type: str
@@ -264,6 +267,14 @@ def _read(path, default=""):
         return default
 
 
+def kernel_has(name):
+    """Whether a kernel module is loaded, built in, or can be loaded (its .ko file exists)."""
+    if os.path.isdir("/sys/module/%s" % name):
+        return True
+    moddir = "/lib/modules/%s" % os.uname().release
+    return any("/%s.ko" % name in _read(os.path.join(moddir, index)) for index in ("modules.builtin", "modules.dep"))
+
+
 def service_manager():
     if os.path.isdir("/run/systemd/system"):
         return "systemd"
@@ -291,6 +302,7 @@ def host_facts(module):
         service_mgr=service_manager(),
         apparmor=_read("/sys/module/apparmor/parameters/enabled").strip() == "Y",
         ipvs=os.path.exists("/proc/net/ip_vs"),
+        esp=kernel_has("esp4"),
         kernel=os.uname().release,
     )
     facts.update(parse_os_release(_read("/etc/os-release")))

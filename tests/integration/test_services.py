@@ -213,3 +213,47 @@ def test_bad_service_declarations_fail_with_the_service_and_field_and_apply_noth
     assert result.returncode != 0
     assert message in " ".join(result.stdout.split())
     assert lab_exec("manager-1", "docker service inspect bad").returncode != 0
+
+
+def test_secret_rotation_moves_the_service_to_the_new_version(svc_lab, tmp_path):
+    inventory, _ = svc_lab
+
+    def declaration(password):
+        return dict(
+            swarm_secrets=[dict(name="db_password", data=password)],
+            swarm_services=[service("vault", image=WEB + ":v1", replicas=1, secrets=[dict(source="db_password")])],
+        )
+
+    def secret_in_task():
+        task = running("vault")[0]
+        host = task["Node"]
+        container = lab_exec(host, "docker ps -q --filter label=com.docker.swarm.service.name=vault").stdout.split()[0]
+        return lab_exec(host, "docker exec %s cat /run/secrets/db_password" % container).stdout
+
+    first = apply(inventory, tmp_path, declaration("first-password"))
+    assert first.returncode == 0, first.stdout[-3000:]
+    assert secret_in_task() == "first-password"
+    assert "first-password" not in first.stdout  # never shown
+
+    rotated = apply(inventory, tmp_path, declaration("second-password"))
+    assert rotated.returncode == 0, rotated.stdout[-3000:]
+    assert secret_in_task() == "second-password"
+    versions = lab_exec("manager-1", "docker secret ls --filter label=swarmplane.name=db_password --format '{{.Name}}'")
+    assert len(versions.stdout.split()) == 2  # the old version stays while the previous spec can roll back to it
+
+    again = apply(inventory, tmp_path, declaration("second-password"))
+    assert again.returncode == 0 and recap_changed(again) <= 1  # at most the pruning of versions no longer used
+
+
+def test_encrypted_network_is_created_and_hosts_without_esp_are_named(svc_lab, tmp_path):
+    inventory, _ = svc_lab
+    result = apply(inventory, tmp_path, dict(swarm_networks=[dict(name="secure", encrypted=True)]))
+    assert result.returncode == 0, result.stdout[-3000:]
+    options = lab_exec("manager-1", "docker network inspect secure --format '{{json .Options}}'").stdout
+    assert '"encrypted"' in options
+    esp = (
+        lab_exec("worker-1", "test -d /sys/module/esp4 || ls /lib/modules/$(uname -r) >/dev/null 2>&1").returncode == 0
+    )
+    text = " ".join(result.stdout.split())
+    if not esp:  # this machine's kernel: no ESP, and the play must say so
+        assert "secure are encrypted (IPsec ESP between hosts), but these hosts' kernels have no ESP" in text
