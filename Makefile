@@ -52,6 +52,7 @@ test: lint unit integration molecule
 
 bench: setup
 	python3 bench/cluster_bench.py
+	python3 bench/services_bench.py
 
 clean: lab-down
 	rm -rf .lab

@@ -51,6 +51,8 @@ PEER_PING = (1.2, 1.5)
 PEER_RATIO = 1.2
 PEER_FACTOR = 2.0
 SLOWEST = 5
+SERVICES_START = "<!-- services-bench:start -->"
+SERVICES_END = "<!-- services-bench:end -->"
 
 
 class BenchError(Exception):
@@ -535,8 +537,14 @@ def write_report(summaries, info, argv):
     lines += markdown_slowest(summaries)
     lines += ["", "## What the figures mean", ""]
     lines += markdown_meaning(summaries)
+    text = "\n".join(lines) + "\n"
+    # Keep the Services section that bench/services_bench.py writes (between its markers).
+    old = REPORT.read_text() if REPORT.exists() else ""
+    start, end = old.find(SERVICES_START), old.find(SERVICES_END)
+    if start != -1 and end > start:
+        text += "\n" + old[start : end + len(SERVICES_END)] + "\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text("\n".join(lines) + "\n")
+    REPORT.write_text(text)
 
 
 # ---------------------------------------------------------------- main

@@ -257,3 +257,39 @@ def test_encrypted_network_is_created_and_hosts_without_esp_are_named(svc_lab, t
     text = " ".join(result.stdout.split())
     if not esp:  # this machine's kernel: no ESP, and the play must say so
         assert "secure are encrypted (IPsec ESP between hosts), but these hosts' kernels have no ESP" in text
+
+
+def test_mode_change_is_announced_as_a_rebuild_in_check_mode(svc_lab, tmp_path):
+    inventory, _ = svc_lab
+    web = service("myweb", image=WEB + ":v1", mode="global", publish=[dict(target=8000, published=8080, mode="host")])
+    result = apply(inventory, tmp_path, dict(swarm_services=[web]), "--check", "--diff")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "global (the service is removed and created again)" in " ".join(result.stdout.split())
+    mode = lab_exec("manager-1", "docker service inspect myweb --format '{{json .Spec.Mode}}'").stdout
+    assert "Replicated" in mode  # check mode changed nothing
+
+
+def test_network_change_under_services_fails_naming_them_then_recreate_reattaches(svc_lab, tmp_path):
+    inventory, _ = svc_lab
+    user = service("netuser", image=WEB + ":v1", replicas=1, networks=["shared"])
+    declared = dict(swarm_networks=[dict(name="shared", attachable=False)], swarm_services=[user])
+    assert apply(inventory, tmp_path, declared).returncode == 0
+
+    changed = dict(declared, swarm_networks=[dict(name="shared", attachable=True)])
+    refused = apply(inventory, tmp_path, changed)
+    assert refused.returncode != 0
+    assert "network shared: attachable cannot change on an existing network, and services use it: netuser" in " ".join(
+        refused.stdout.split()
+    )
+
+    recreate = dict(declared, swarm_networks=[dict(name="shared", attachable=True, recreate=True)])
+    result = apply(inventory, tmp_path, recreate)
+    assert result.returncode == 0, result.stdout[-3000:]
+    network_id = lab_exec(
+        "manager-1", "docker network inspect shared --format '{{.Id}} {{.Attachable}}'"
+    ).stdout.split()
+    assert network_id[1] == "true"
+    targets = lab_exec(
+        "manager-1", "docker service inspect netuser --format '{{json .Spec.TaskTemplate.Networks}}'"
+    ).stdout
+    assert network_id[0] in targets
