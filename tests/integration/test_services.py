@@ -261,11 +261,14 @@ def test_encrypted_network_is_created_and_hosts_without_esp_are_named(svc_lab, t
 
 def test_mode_change_is_announced_as_a_rebuild_in_check_mode(svc_lab, tmp_path):
     inventory, _ = svc_lab
-    web = service("myweb", image=WEB + ":v1", mode="global", publish=[dict(target=8000, published=8080, mode="host")])
-    result = apply(inventory, tmp_path, dict(swarm_services=[web]), "--check", "--diff")
+    modal = service("modal", image=WEB + ":v1", replicas=1)
+    assert apply(inventory, tmp_path, dict(swarm_services=[modal])).returncode == 0
+    result = apply(
+        inventory, tmp_path, dict(swarm_services=[dict(modal, mode="global", replicas=None)]), "--check", "--diff"
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "global (the service is removed and created again)" in " ".join(result.stdout.split())
-    mode = lab_exec("manager-1", "docker service inspect myweb --format '{{json .Spec.Mode}}'").stdout
+    mode = lab_exec("manager-1", "docker service inspect modal --format '{{json .Spec.Mode}}'").stdout
     assert "Replicated" in mode  # check mode changed nothing
 
 
