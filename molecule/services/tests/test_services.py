@@ -11,13 +11,11 @@ MANAGERS = INVENTORY.get_hosts("managers")
 WORKERS = INVENTORY.get_hosts("workers")
 testinfra_hosts = MANAGERS[:1]
 
-FETCH = "python3 -c \"import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=5).read().decode())\" %s"
+FETCH = 'python3 -c "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1],timeout=5).read().decode())" %s'
 
 
 def running_tasks(host, service):
-    out = host.check_output(
-        "docker service ps %s --filter desired-state=running --format '{{json .}}'" % service
-    )
+    out = host.check_output("docker service ps %s --filter desired-state=running --format '{{json .}}'" % service)
     return [json.loads(line) for line in out.splitlines()]
 
 
@@ -50,7 +48,10 @@ def test_overlay_carries_traffic_between_tasks_on_different_nodes(host):
     task_ips = [line.split()[-1] for line in addresses.splitlines() if line.startswith("Address") and "#" not in line]
     task_ips = [ip for ip in task_ips if ip.count(".") == 3][-2:]
     assert len(task_ips) == 2
-    names = {worker_host.check_output("docker exec %s wget -qO- http://%s:8000/" % (container, ip)).split()[0] for ip in task_ips}
+    names = {
+        worker_host.check_output("docker exec %s wget -qO- http://%s:8000/" % (container, ip)).split()[0]
+        for ip in task_ips
+    }
     assert len(names) == 2
 
 
