@@ -28,9 +28,6 @@ import json
 import os
 import platform
 import re
-import resource
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,10 +37,23 @@ from pathlib import Path
 from statistics import median
 
 import yaml
+from benchlib import (
+    REPORT,
+    SLOWEST,
+    BenchError,
+    ansible_env,
+    changed_tasks,
+    children_cpu,
+    close_masters,
+    command_output,
+    lab,
+    run,
+    span,
+    tail,
+    tool,
+    verdict,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-LAB_PY = REPO / "lab" / "lab.py"
-REPORT = REPO / "docs" / "benchmarks.md"
 LAB_NAME = "sbench"
 HOSTS = ("manager-1", "worker-1", "worker-2")
 MANAGER = HOSTS[0]
@@ -76,14 +86,9 @@ MODULE_TASKS = {
 
 # Target from the issue: a no-op re-apply of 20 services under 5 s beyond the bare play start-up.
 TARGET_EXTRA = 5.0
-SLOWEST = 5
 
 START = "<!-- services-bench:start -->"
 END = "<!-- services-bench:end -->"
-
-
-class BenchError(Exception):
-    """A step failed; the message says which, with the tail of its output."""
 
 
 @dataclass
@@ -97,61 +102,11 @@ class Step:
 # ---------------------------------------------------------------- helpers
 
 
-def tool(name):
-    """An executable from the project's virtualenv, else the one next to this Python, else from PATH."""
-    for candidate in (REPO / ".venv" / "bin" / name, Path(sys.executable).parent / name):
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        raise BenchError("%s not found: run `make venv` first" % name)
-    return found
-
-
-def tail(text, lines=40):
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def run(cmd, env=None, timeout=STEP_TIMEOUT):
-    """Runs cmd from the repo root; returns (returncode, wall seconds, stdout and stderr together)."""
-    start = time.monotonic()
-    try:
-        result = subprocess.run(
-            cmd, cwd=REPO, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout
-        )
-    except subprocess.TimeoutExpired as exc:
-        output = exc.output.decode(errors="replace") if isinstance(exc.output, bytes) else exc.output or ""
-        raise BenchError("%s timed out after %d s:\n%s" % (" ".join(cmd[:3]), timeout, tail(output))) from None
-    return result.returncode, time.monotonic() - start, result.stdout
-
-
-def children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def secs(value):
     return "%.2f" % value if abs(value) < 10 else "%.1f" % value
 
 
-def span(values):
-    """'4' when all values are equal, else 'low-high'."""
-    low, high = min(values), max(values)
-    fmt = "%d" if all(float(v).is_integer() for v in values) else "%.1f"
-    return fmt % low if low == high else (fmt + "-" + fmt) % (low, high)
-
-
-def verdict(ok):
-    return "PASS" if ok else "MISS"
-
-
 # ---------------------------------------------------------------- the lab
-
-
-def lab(*args):
-    rc, _, output = run([sys.executable, str(LAB_PY), *args], timeout=600)
-    if rc != 0:
-        raise BenchError("lab/lab.py %s failed:\n%s" % (args[0], tail(output)))
 
 
 def lab_fresh(inventory):
@@ -204,28 +159,6 @@ def write_vars(workdir, name, data):
 # ---------------------------------------------------------------- one measured step
 
 
-def ansible_env(control_dir, stats_path=None):
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_SSH_CONTROL_PATH_DIR=str(control_dir),
-    )
-    if stats_path:
-        env.update(ANSIBLE_CALLBACKS_ENABLED="swarmplane.cluster.run_stats", SWARMPLANE_RUN_STATS=str(stats_path))
-    return env
-
-
-def close_masters(control_dir):
-    """Ends the SSH ControlMasters a step left behind, rather than letting them idle for ControlPersist."""
-    for sock in control_dir.iterdir():
-        if sock.is_socket():
-            subprocess.run(
-                ["ssh", "-o", "ControlPath=%s" % sock, "-O", "exit", "bench"], capture_output=True, timeout=30
-            )
-
-
 def ansible_run(name, cmd, workdir, stats=True):
     """Runs one Ansible command in a fresh control_path_dir; fails the bench on a non-zero exit."""
     control_dir = workdir / ("cp-%s" % name)
@@ -242,18 +175,6 @@ def ansible_run(name, cmd, workdir, stats=True):
     if stats_path and not stats_path.exists():
         raise BenchError("%s wrote no run_stats JSON: is swarmplane.cluster.run_stats loadable?" % name)
     return Step(seconds, cpu, json.loads(stats_path.read_text()) if stats_path else None, output)
-
-
-def changed_tasks(output):
-    """Names of the tasks the default callback reported as changed, in order."""
-    task, found = None, []
-    for line in output.splitlines():
-        header = re.match(r"(?:TASK|RUNNING HANDLER) \[(.*?)\] \*", line)
-        if header:
-            task = header.group(1)
-        elif line.startswith("changed: [") and task not in found:
-            found.append(task)
-    return found
 
 
 def recap_changed(output):
@@ -363,13 +284,6 @@ def summarize(runs):
 
 
 # ---------------------------------------------------------------- the machine
-
-
-def command_output(cmd):
-    try:
-        return subprocess.run(cmd, text=True, capture_output=True, timeout=60).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
 
 
 def machine():

@@ -117,21 +117,18 @@ options:
         M(swarmplane.cluster.swarm_info) can return them too.
     type: bool
     default: false
-  docker_host:
-    description: The engine's socket or URL.
-    type: str
-    default: unix:///var/run/docker.sock
   timeout:
     description: Seconds to wait for an engine API call, and for a joined node to become active.
     type: int
     default: 60
+extends_documentation_fragment:
+  - swarmplane.cluster.engine
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
 requirements:
-  - Docker SDK for Python >= 4.0 on the target (Debian/Ubuntu package python3-docker)
   - Docker engine with swarm support (API 1.30 or newer)
 author:
   - swarmplane contributors

@@ -60,21 +60,17 @@ options:
     description: When a change needs a new network and services use it, detach them, recreate and re-attach.
     type: bool
     default: false
-  docker_host:
-    description: The engine's socket or URL.
-    type: str
-    default: unix:///var/run/docker.sock
   timeout:
     description: Seconds to wait for an engine API call, and for detached tasks to leave the network.
     type: int
     default: 60
+extends_documentation_fragment:
+  - swarmplane.cluster.engine
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
-requirements:
-  - Docker SDK for Python >= 4.0 on the target (Debian/Ubuntu package python3-docker)
 author:
   - swarmplane contributors
 """

@@ -60,14 +60,8 @@ options:
     description: How many old versions to keep besides the current one. Older versions are removed unless a service uses them.
     type: int
     default: 2
-  docker_host:
-    description: The engine's socket or URL.
-    type: str
-    default: unix:///var/run/docker.sock
-  timeout:
-    description: Seconds to wait for an engine API call.
-    type: int
-    default: 60
+extends_documentation_fragment:
+  - swarmplane.cluster.engine
 attributes:
   check_mode:
     support: full
@@ -76,8 +70,6 @@ attributes:
     details: Before and after show secret names, hashes and labels, never the data.
 notes:
   - Run it once per swarm, on a manager (C(run_once) on the managers group).
-requirements:
-  - Docker SDK for Python >= 4.0 on the target (Debian/Ubuntu package python3-docker)
 author:
   - swarmplane contributors
 seealso:

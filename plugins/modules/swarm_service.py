@@ -155,21 +155,13 @@ options:
     description: Roll a failed update back to the previous spec (the run still fails and says so).
     type: bool
     default: true
-  docker_host:
-    description: The engine's socket or URL.
-    type: str
-    default: unix:///var/run/docker.sock
-  timeout:
-    description: Seconds to wait for an engine API call.
-    type: int
-    default: 60
+extends_documentation_fragment:
+  - swarmplane.cluster.engine
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
-requirements:
-  - Docker SDK for Python >= 4.0 on the target (Debian/Ubuntu package python3-docker)
 author:
   - swarmplane contributors
 """

@@ -23,21 +23,13 @@ options:
     type: list
     elements: dict
     required: true
-  docker_host:
-    description: The engine's socket or URL.
-    type: str
-    default: unix:///var/run/docker.sock
-  timeout:
-    description: Seconds to wait for an engine API call.
-    type: int
-    default: 60
+extends_documentation_fragment:
+  - swarmplane.cluster.engine
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
-requirements:
-  - Docker SDK for Python >= 4.0 on the target (Debian/Ubuntu package python3-docker)
 author:
   - swarmplane contributors
 """

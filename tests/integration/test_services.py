@@ -202,8 +202,19 @@ def test_image_missing_from_the_registry_leaves_no_service_behind(svc_lab, tmp_p
             dict(swarm_services=[dict(name="bad", image=WEB + ":v1", networks=["nowhere"])]),
             "service bad: unknown network nowhere",
         ),
+        (
+            dict(swarm_services=[dict(name="bad", image=WEB + ":v1", replicas="many")]),
+            "service bad: replicas='many' is not a whole number >= 0.",
+        ),
     ],
-    ids=["negative-replicas", "port-out-of-range", "duplicate-name", "port-used-by-myweb", "unknown-network"],
+    ids=[
+        "negative-replicas",
+        "port-out-of-range",
+        "duplicate-name",
+        "port-used-by-myweb",
+        "unknown-network",
+        "replicas-not-a-number",
+    ],
 )
 def test_bad_service_declarations_fail_with_the_service_and_field_and_apply_nothing(
     svc_lab, tmp_path, declaration, message
@@ -296,3 +307,16 @@ def test_network_change_under_services_fails_naming_them_then_recreate_reattache
         "manager-1", "docker service inspect netuser --format '{{json .Spec.TaskTemplate.Networks}}'"
     ).stdout
     assert network_id[0] in targets
+
+
+def test_ingress_ports_on_hosts_without_ipvs_are_warned_about(svc_lab, tmp_path):
+    inventory, _ = svc_lab
+    meshy = service("meshy", image=WEB + ":v1", replicas=1, publish=[dict(target=8000, published=8090)])
+    result = apply(inventory, tmp_path, dict(swarm_services=[meshy]))
+    assert result.returncode == 0, result.stdout[-3000:]
+    text = " ".join(result.stdout.split())
+    ipvs = lab_exec("worker-1", "test -e /proc/net/ip_vs").returncode == 0
+    if not ipvs:  # this machine's kernel: the routing mesh cannot work, and the play must say where
+        assert "meshy publish ports in ingress mode (the routing mesh), which needs IPVS in the kernel" in text
+        assert "manager-1, worker-1, worker-2" in text
+    assert apply(inventory, tmp_path, dict(swarm_services=[dict(meshy, state="absent")])).returncode == 0
