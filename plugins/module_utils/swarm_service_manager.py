@@ -33,10 +33,13 @@ class ServiceError(Exception):
 class ServiceManager:
     """One service: plan() reads and diffs, apply() sends, settle() waits and recovers. Errors raise ServiceError."""
 
-    def __init__(self, module, client, params):
+    def __init__(self, module, client, params, shared=None):
+        """shared: a dict several managers of one run share, so the node list and (while planning) the service
+        list are read once per run, not once per service."""
         self.module = module
         self.client = client
         self.params = params
+        self.shared = {} if shared is None else shared
         self.created = False
         self.result = dict(changed=False, changes={}, rebuilt=False, rolled_back=False)
 
@@ -45,10 +48,19 @@ class ServiceManager:
 
     # ----------------------------------------------------------------- lookups
 
+    def all_services(self):
+        """Every service: the snapshot taken for planning when there is one, else the live list."""
+        if "services" in self.shared:
+            return self.shared["services"]
+        return self.client.call("listing services", self.client.api.services)
+
     def find(self):
-        for service in self.client.call(
-            "listing services", self.client.api.services, filters=dict(name=self.params["name"])
-        ):
+        candidates = self.shared.get("services")
+        if candidates is None:
+            candidates = self.client.call(
+                "listing services", self.client.api.services, filters=dict(name=self.params["name"])
+            )
+        for service in candidates:
             if service["Spec"]["Name"] == self.params["name"]:
                 return service
         return None
@@ -90,7 +102,7 @@ class ServiceManager:
         wanted.discard((None, "udp"))
         if not wanted:
             return
-        for other in self.client.call("listing services", self.client.api.services):
+        for other in self.all_services():
             if live and other["ID"] == live["ID"]:
                 continue
             ports = ((other.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports") or []
@@ -274,7 +286,11 @@ class ServiceManager:
         return len(current)
 
     def _placement(self, running):
-        names = {n["ID"]: (n.get("Description") or {}).get("Hostname") for n in self.client.nodes()}
+        if "node_names" not in self.shared:
+            self.shared["node_names"] = {
+                n["ID"]: (n.get("Description") or {}).get("Hostname") for n in self.client.nodes()
+            }
+        names = self.shared["node_names"]
         return sorted(
             (dict(node=names.get(t.get("NodeID"), t.get("NodeID")), slot=t.get("Slot"), id=t["ID"]) for t in running),
             key=lambda t: (t["slot"] or 0, t["node"] or ""),

@@ -195,7 +195,6 @@ join_tokens:
       type: str
 """
 
-import json
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -359,7 +358,7 @@ class SwarmManager:
             return dict(state="inactive", role=None, cluster_id=None)
         after = dict(before)
         if self.result.get("changes"):
-            after["settings"] = json.loads(json.dumps({k: v["after"] for k, v in self.result["changes"].items()}))
+            after["settings"] = {k: v["after"] for k, v in self.result["changes"].items()}
         return after
 
 

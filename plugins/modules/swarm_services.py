@@ -69,13 +69,16 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_m
 
 
 def apply_all(module, client):
-    managers = [ServiceManager(module, client, params) for params in module.params["services"]]
+    # Planning reads one snapshot of the services; applying and waiting read live state again.
+    shared = dict(services=client.call("listing services", client.api.services))
+    managers = [ServiceManager(module, client, params, shared) for params in module.params["services"]]
     errors = []
     for manager in managers:
         try:
             manager.plan()
         except ServiceError as exc:
             errors.append(str(exc))
+    del shared["services"]
     if errors:
         module.fail_json(msg="nothing was changed: " + " | ".join(errors), errors=errors)
     if not module.check_mode:
