@@ -185,7 +185,9 @@ host:
       description: Whether the kernel enables AppArmor.
       type: bool
     ipvs:
-      description: Whether the kernel has IPVS loaded (the routing mesh and service VIPs need it).
+      description:
+        - Whether the kernel has IPVS loaded, built in or loadable (the routing mesh and service VIPs need it). A
+          kernel that only lacks the loaded module counts: the docker_engine role loads it.
       type: bool
     esp:
       description: Whether the kernel has (or can load) ESP, which encrypted overlay networks need.
@@ -199,6 +201,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.swarmplane.cluster.plugins.module_utils.kernel import kernel_has_module
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
     EngineClient,
@@ -259,14 +262,6 @@ def _read(path, default=""):
         return default
 
 
-def kernel_has(name):
-    """Whether a kernel module is loaded, built in, or can be loaded (its .ko file exists)."""
-    if os.path.isdir("/sys/module/%s" % name):
-        return True
-    moddir = "/lib/modules/%s" % os.uname().release
-    return any("/%s.ko" % name in _read(os.path.join(moddir, index)) for index in ("modules.builtin", "modules.dep"))
-
-
 def service_manager():
     if os.path.isdir("/run/systemd/system"):
         return "systemd"
@@ -293,8 +288,8 @@ def host_facts(module):
         default_ipv4=default_ipv4,
         service_mgr=service_manager(),
         apparmor=_read("/sys/module/apparmor/parameters/enabled").strip() == "Y",
-        ipvs=os.path.exists("/proc/net/ip_vs"),
-        esp=kernel_has("esp4"),
+        ipvs=kernel_has_module("ip_vs"),
+        esp=kernel_has_module("esp4"),
         kernel=os.uname().release,
     )
     facts.update(parse_os_release(_read("/etc/os-release")))
