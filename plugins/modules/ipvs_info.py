@@ -61,7 +61,7 @@ reason:
   description: Why the table could not be read.
   returned: when available is false
   type: str
-  sample: the kernel has no IPVS (6.18.44): the ip_vs module is not loaded, and it is not in /lib/modules/6.18.44
+  sample: "the kernel has no IPVS (6.18.44): the ip_vs module is not loaded; /lib/modules/6.18.44 does not exist"
 services:
   description: The virtual services, each with its real servers.
   returned: when available

@@ -187,7 +187,7 @@ host:
     ipvs:
       description:
         - Whether the kernel has IPVS loaded, built in or loadable (the routing mesh and service VIPs need it). A
-          kernel that only lacks the loaded module counts: the docker_engine role loads it.
+          kernel that only lacks the loaded module counts, since the docker_engine role loads it.
       type: bool
     esp:
       description: Whether the kernel has (or can load) ESP, which encrypted overlay networks need.

@@ -9,11 +9,20 @@ tests decode exactly what a kernel sent.
 import json
 import sys
 
-from ipvs import CMD_GET_DEST, CMD_GET_SERVICE, IpvsKernel, encode_service, decode_service, parse_attrs, CMD_ATTR_SERVICE
+from ipvs import (
+    CMD_ATTR_SERVICE,
+    CMD_GET_DEST,
+    CMD_GET_SERVICE,
+    IpvsKernel,
+    decode_service,
+    encode_service,
+    parse_attrs,
+)
 from netns import netns_path
 
 kernel = IpvsKernel(netns_path(sys.argv[1]) if len(sys.argv) > 1 else None)
-record = {"kernel": open("/proc/sys/kernel/osrelease").read().strip(), "services": []}
+with open("/proc/sys/kernel/osrelease") as handle:
+    record = {"kernel": handle.read().strip(), "services": []}
 for body in kernel._request(kernel.family, CMD_GET_SERVICE, b"", dump=True):
     service = decode_service(parse_attrs(body)[CMD_ATTR_SERVICE])
     dests = kernel._request(kernel.family, CMD_GET_DEST, encode_service(service, full=False), dump=True)
