@@ -11,7 +11,7 @@ short_description: The kernel's IPVS table (virtual services, real servers, weig
 version_added: "0.2.0"
 description:
   - Reads the IPVS table of the host, or of a network namespace such as Docker's routing mesh sandbox
-    C(/var/run/docker/netns/ingress_sbox): every virtual service with its scheduler and persistence, and every real
+    C(/var/run/docker/netns/ingress_sbox) - every virtual service with its scheduler and persistence, and every real
     server with its forwarding method, weight, and active and inactive connections.
   - Read-only; never loads a kernel module. On a kernel without IPVS, or with O(netns) missing, it fails, unless
     O(fail_on_unavailable=false), which returns RV(available=false) and the reason instead (what a report wants).
