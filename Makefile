@@ -6,12 +6,17 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB_MANAGERS ?= 1
 LAB_WORKERS ?= 2
 export LAB_MANAGERS LAB_WORKERS
+VM_MANAGERS ?= 1
+VM_WORKERS ?= 1
+VM_LOADBALANCERS ?= 1
 
-.PHONY: help setup venv engine image lab lab-down lint unit integration molecule test bench clean
+.PHONY: help setup venv engine image vm-tools vm-image web-images lab lab-down lab-vm lab-vm-down lint unit integration molecule test bench clean
 
 help:
 	@echo "make lab        local cluster of container hosts + cluster.yml (LAB_MANAGERS=$(LAB_MANAGERS) LAB_WORKERS=$(LAB_WORKERS))"
 	@echo "make lab-down   remove the lab"
+	@echo "make lab-vm     qemu VMs with Debian's kernel + cluster.yml (VM_MANAGERS=$(VM_MANAGERS) VM_WORKERS=$(VM_WORKERS) VM_LOADBALANCERS=$(VM_LOADBALANCERS))"
+	@echo "make lab-vm-down  remove the VM lab"
 	@echo "make test       linters, unit tests, integration tests, Molecule scenarios"
 	@echo "make bench      timings of cluster.yml, written to docs/benchmarks.md"
 
@@ -26,12 +31,30 @@ image: engine
 
 setup: venv engine image
 
+vm-tools:
+	@scripts/ensure-vm-tools.sh
+
+vm-image: vm-tools
+	@lab/build-vm-image.sh >/dev/null
+
+web-images: engine
+	@lab/build-web-image.sh >/dev/null
+	@lab/build-web-image.sh --variant v2 >/dev/null
+	@lab/build-web-image.sh --broken >/dev/null
+
 lab: setup
 	lab/lab.py up --name lab --managers $(LAB_MANAGERS) --workers $(LAB_WORKERS) --registry --inventory inventories/lab/hosts.yml
 	ansible-playbook -i inventories/lab cluster.yml
 
 lab-down:
 	lab/lab.py down --name lab
+
+lab-vm: vm-tools venv engine vm-image web-images
+	lab/vm.py up --name vm --managers $(VM_MANAGERS) --workers $(VM_WORKERS) --loadbalancers $(VM_LOADBALANCERS) --inventory inventories/lab-vm/hosts.yml
+	ansible-playbook -i inventories/lab-vm cluster.yml
+
+lab-vm-down:
+	lab/vm.py down --name vm
 
 lint: venv
 	yamllint -s .
@@ -54,5 +77,5 @@ bench: setup
 	python3 bench/cluster_bench.py
 	python3 bench/services_bench.py
 
-clean: lab-down
+clean: lab-down lab-vm-down
 	rm -rf .lab
