@@ -601,9 +601,8 @@ class IpvsManager:
             kernel.close()
         if self.params["bind_interface"]:
             result["addresses"] = self._bind(services)
-            result["changed"] = result["changed"] or bool(
-                result["addresses"]["added"] or result["addresses"]["removed"]
-            )
+            addresses = result["addresses"]
+            result["changed"] |= bool(addresses["added"] or addresses["removed"] or addresses["created"])
         return result
 
     def _open(self):
@@ -716,7 +715,12 @@ class IpvsManager:
         current = []
         if exists:
             for link in json.loads(out or "[]"):
-                current += ["%s/%s" % (a["local"], a["prefixlen"]) for a in link.get("addr_info", [])]
+                # The kernel gives an interface that is up a link-local IPv6 address of its own: not ours to manage.
+                current += [
+                    "%s/%s" % (a["local"], a["prefixlen"])
+                    for a in link.get("addr_info", [])
+                    if a.get("scope") != "link"
+                ]
         add, remove = bind_changes(current, services, self.params["purge"])
         if not self.check_mode:
             commands = [] if exists else ["link add %s type dummy" % name, "link set %s up" % name]

@@ -358,3 +358,13 @@ def test_a_change_to_the_recorded_table_touches_only_what_changed():
         "-D -f 256",
     ]
     assert plan_changes(table, declare(*declared), purge=False).changes() == plan.changes()[:2]
+
+
+def test_dockers_routing_mesh_table_decodes_and_declaring_it_changes_nothing():
+    """ingress_sbox.json: the ingress_sbox table of a swarm node (Docker 20.10) with a 2-replica published service."""
+    table = recorded_table("ingress_sbox.json")
+    saved = (DATA / "ingress_sbox.ipvsadm-save").read_text().splitlines()
+    assert nl.render_rules(table) == saved
+    # Docker leaves the persistence netmask at 0 on a service without persistence: not a difference.
+    assert table[0]["persistence_netmask"] == "0.0.0.0"
+    assert plan_changes(table, declare(*declared_from_table(table))).empty()
