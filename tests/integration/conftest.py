@@ -27,8 +27,9 @@ def run_playbook(inventory, *args, playbook="cluster.yml", env=None):
     )
 
 
-def write_inventory(path, managers, workers, lab, host_vars=None):
-    """An inventory in the sample's shape for the given lab hosts; host_vars adds or overrides per host."""
+def write_inventory(path, managers, workers, lab, host_vars=None, loadbalancers=(), all_vars=None):
+    """An inventory in the sample's shape for the given lab hosts; host_vars adds or overrides per host,
+    loadbalancers (lab hosts) form the group of that name, all_vars are added to all.vars."""
     base = lab["all"]["vars"]
     addresses = {}
     for group in lab["all"]["children"]["swarm"]["children"].values():
@@ -40,12 +41,14 @@ def write_inventory(path, managers, workers, lab, host_vars=None):
 
     inventory = {
         "all": {
-            "vars": base,
+            "vars": dict(base, **(all_vars or {})),
             "children": {
                 "swarm": {"children": {"managers": {"hosts": hosts(managers)}, "workers": {"hosts": hosts(workers)}}}
             },
         }
     }
+    if loadbalancers:
+        inventory["all"]["children"]["loadbalancers"] = {"hosts": hosts(loadbalancers)}
     path.write_text(yaml.safe_dump(inventory))
     return path
 

@@ -78,6 +78,40 @@ def test_live_restore_is_refused(lab, tmp_path, options):
     assert_untouched("manager-1", "worker-1")
 
 
+INGRESS_WEB = [dict(name="web", image="web:v1", publish=[dict(target=8000, published=8080)])]
+
+
+def test_a_fabric_subnet_too_small_for_the_inventory_is_refused(lab, tmp_path):
+    inventory = write_inventory(
+        tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab, all_vars={"fabric_subnet": "10.77.0.0/31"}
+    )
+    result = run_playbook(inventory)
+    assert result.returncode != 0
+    assert "fabric_subnet=10.77.0.0/31 has 0 host addresses for 2 fabric hosts" in result.stdout
+    assert "Fix: use a larger subnet" in result.stdout
+    assert_untouched("manager-1", "worker-1")
+
+
+def test_load_balancer_declarations_are_checked_before_anything_changes(lab, tmp_path):
+    # worker-1 is a swarm node and a balancer whose VIP port is the routing mesh's 8080; manager-1 shares its VIP.
+    inventory = write_inventory(
+        tmp_path / "hosts.yml",
+        ["manager-1"],
+        ["worker-1"],
+        lab,
+        {"worker-1": {"edge_lb_vip": "192.0.2.100"}, "manager-1": {"edge_lb_vip": "192.0.2.100"}},
+        loadbalancers=["manager-1", "worker-1"],
+        all_vars={"swarm_services": INGRESS_WEB},
+    )
+    result = run_playbook(inventory)
+    text = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "host worker-1: edge_lb_vip=192.0.2.100 is also the VIP of manager-1" in text
+    assert "host manager-1 is a load balancer and a swarm node: its VIP port 8080/tcp (service web)" in text
+    assert "Fix: map it to a free port with edge_lb_ports" in text
+    assert_untouched("manager-1", "worker-1")
+
+
 def test_rerun_after_the_fix_converges(lab, tmp_path):
     inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab)
     result = run_playbook(inventory)

@@ -322,5 +322,14 @@ def test_ingress_ports_on_hosts_without_ipvs_are_warned_about(svc_lab, tmp_path)
             -2000:
         ]
         assert "manager-1, worker-1, worker-2" in text
+        # verify.yml asks every node for the port, fails, and names the cause on each node.
+        extra = tmp_path / "meshy.yml"
+        extra.write_text(yaml.safe_dump(dict(swarm_services=[meshy])))
+        verify = run_playbook(inventory, "-e", "@%s" % extra, "-e", "verify_requests=2", playbook="verify.yml")
+        report = " ".join(verify.stdout.split())
+        assert verify.returncode != 0
+        assert "not served: meshy via manager-1, meshy via worker-1, meshy via worker-2" in report, report[-3000:]
+        for node in ("manager-1", "worker-1", "worker-2"):
+            assert "%s: routing mesh: the kernel has no IPVS" % node in report
     removed = apply(inventory, tmp_path, dict(swarm_services=[dict(meshy, state="absent")]))
     assert removed.returncode == 0, removed.stdout[-3000:]
