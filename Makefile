@@ -18,7 +18,7 @@ help:
 	@echo "make lab-vm     qemu VMs with Debian's kernel + cluster.yml (VM_MANAGERS=$(VM_MANAGERS) VM_WORKERS=$(VM_WORKERS) VM_LOADBALANCERS=$(VM_LOADBALANCERS))"
 	@echo "make lab-vm-down  remove the VM lab"
 	@echo "make test       linters, unit tests, integration tests, Molecule scenarios"
-	@echo "make bench      timings of cluster.yml, written to docs/benchmarks.md"
+	@echo "make bench      timings of cluster.yml, services.yml and the kernel data plane, written to docs/benchmarks.md"
 
 venv:
 	@scripts/venv.sh
@@ -68,14 +68,16 @@ unit: venv
 integration: setup
 	pytest -q tests/integration
 
-molecule: setup
+# The kernel scenario boots qemu VMs from the cached VM image (lab/build-vm-image.sh).
+molecule: setup vm-image web-images
 	cd $(CURDIR) && molecule test --all
 
 test: lint unit integration molecule
 
-bench: setup
+bench: setup vm-image web-images
 	python3 bench/cluster_bench.py
 	python3 bench/services_bench.py
+	python3 bench/kernel_bench.py
 
 clean: lab-down lab-vm-down
 	rm -rf .lab

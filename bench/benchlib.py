@@ -115,3 +115,32 @@ def command_output(cmd):
         return subprocess.run(cmd, text=True, capture_output=True, timeout=60).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
+
+
+def write_section(start, end, text):
+    """Replaces one bench's section of docs/benchmarks.md (between its markers; appended if absent)."""
+    report = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if pattern.search(report):
+        report = pattern.sub(lambda _: text, report, count=1)
+    else:
+        report = report.rstrip("\n") + "\n\n" + text + "\n"
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(report)
+
+
+def guarded(work, teardown):
+    """(work(), 0), with teardown() run whatever happens; (None, 1) when a step failed, (None, 130) on Ctrl-C."""
+    try:
+        return work(), 0
+    except BenchError as exc:
+        print("bench failed: %s" % exc, file=sys.stderr)
+        return None, 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return None, 130
+    finally:
+        try:
+            teardown()
+        except BenchError as exc:
+            print(exc, file=sys.stderr)

@@ -39,6 +39,7 @@ from benchlib import (
     children_cpu,
     close_masters,
     command_output,
+    guarded,
     lab,
     run,
     span,
@@ -61,8 +62,6 @@ PEER_NOOP = 1.6
 PEER_PING = (1.2, 1.5)
 PEER_RATIO = 1.2
 PEER_FACTOR = 2.0
-SERVICES_START = "<!-- services-bench:start -->"
-SERVICES_END = "<!-- services-bench:end -->"
 
 
 @dataclass
@@ -453,11 +452,10 @@ def write_report(summaries, info, argv):
     lines += ["", "## What the figures mean", ""]
     lines += markdown_meaning(summaries)
     text = "\n".join(lines) + "\n"
-    # Keep the Services section that bench/services_bench.py writes (between its markers).
+    # Keep the sections the other benches write (each between its own markers).
     old = REPORT.read_text() if REPORT.exists() else ""
-    start, end = old.find(SERVICES_START), old.find(SERVICES_END)
-    if start != -1 and end > start:
-        text += "\n" + old[start : end + len(SERVICES_END)] + "\n"
+    for kept in re.findall(r"<!-- [a-z]+-bench:start -->.*?<!-- [a-z]+-bench:end -->", old, re.S):
+        text += "\n" + kept + "\n"
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(text)
 
@@ -495,24 +493,18 @@ def bench(sizes, runs):
     return summaries
 
 
+def remove_lab():
+    print("removing the lab '%s'" % LAB_NAME, flush=True)
+    lab("down", "--name", LAB_NAME)
+
+
 def main():
     args = parse_args()
-    try:
-        info = machine()
-        print("machine: " + "; ".join("%s %s" % item for item in info.items()), flush=True)
-        summaries = bench(args.sizes, args.runs)
-    except BenchError as exc:
-        print("bench failed: %s" % exc, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        print("removing the lab '%s'" % LAB_NAME, flush=True)
-        try:
-            lab("down", "--name", LAB_NAME)
-        except BenchError as exc:
-            print(exc, file=sys.stderr)
+    info = machine()
+    print("machine: " + "; ".join("%s %s" % item for item in info.items()), flush=True)
+    summaries, code = guarded(lambda: bench(args.sizes, args.runs), remove_lab)
+    if code:
+        return code
     for summary in summaries.values():
         print_summary(summary)
     print_targets(summaries)

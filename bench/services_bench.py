@@ -46,12 +46,14 @@ from benchlib import (
     children_cpu,
     close_masters,
     command_output,
+    guarded,
     lab,
     run,
     span,
     tail,
     tool,
     verdict,
+    write_section,
 )
 
 LAB_NAME = "sbench"
@@ -489,18 +491,6 @@ def section(summary, info, argv, elapsed):
     return "\n".join(lines)
 
 
-def write_section(text):
-    """Replaces the services section of docs/benchmarks.md (appends it if absent); the rest is left as it is."""
-    report = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if pattern.search(report):
-        report = pattern.sub(lambda _: text, report, count=1)
-    else:
-        report = report.rstrip("\n") + "\n\n" + text + "\n"
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(report)
-
-
 # ---------------------------------------------------------------- main
 
 
@@ -526,28 +516,22 @@ def bench(runs):
     return summarize(results)
 
 
+def remove_lab():
+    print("removing the lab '%s'" % LAB_NAME, flush=True)
+    lab("down", "--name", LAB_NAME)
+
+
 def main():
     args = parse_args()
     started = time.monotonic()
-    try:
-        info = machine()
-        print("machine: " + "; ".join("%s %s" % item for item in info.items()), flush=True)
-        summary = bench(args.runs)
-    except BenchError as exc:
-        print("bench failed: %s" % exc, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        print("removing the lab '%s'" % LAB_NAME, flush=True)
-        try:
-            lab("down", "--name", LAB_NAME)
-        except BenchError as exc:
-            print(exc, file=sys.stderr)
+    info = machine()
+    print("machine: " + "; ".join("%s %s" % item for item in info.items()), flush=True)
+    summary, code = guarded(lambda: bench(args.runs), remove_lab)
+    if code:
+        return code
     elapsed = time.monotonic() - started
     print_summary(summary)
-    write_section(section(summary, info, ["python3", "bench/services_bench.py", *sys.argv[1:]], elapsed))
+    write_section(START, END, section(summary, info, ["python3", "bench/services_bench.py", *sys.argv[1:]], elapsed))
     print(
         "\nwritten: %s (section between %s and %s); the bench took %.1f min" % (REPORT.name, START, END, elapsed / 60)
     )
