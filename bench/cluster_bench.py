@@ -421,7 +421,7 @@ def write_report(summaries, info, argv):
         "## How to run",
         "",
         "```sh",
-        "make bench                                          # 3 hosts, 3 runs",
+        "make bench                                          # 3 hosts, then the Services and Kernel sections",
         "python3 bench/cluster_bench.py --sizes 3,10 --runs 3  # also 10 hosts (3 managers + 7 workers)",
         "```",
         "",

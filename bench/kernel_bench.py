@@ -210,9 +210,25 @@ def module_step(inventory, control_dir, guest, workdir, name, services):
     return seconds, after - before, outcome["summary"], outcome["changes"] if outcome["changed"] else []
 
 
+def check_table(guest, wanted, by):
+    """Fail unless the bench namespace holds (services, real servers) = wanted."""
+    out = guest.sh("ip netns exec %s ipvsadm -Ln" % NETNS)
+    found = (
+        sum(1 for line in out.splitlines() if line.startswith("TCP")),
+        sum(1 for line in out.splitlines() if line.strip().startswith("-> ") and line.split()[1][0].isdigit()),
+    )
+    if found != wanted:
+        raise BenchError("%s left %d services and %d real servers, not %d and %d" % ((by,) + found + wanted))
+
+
 def ipvs_bench(inventory, control_dir, workdir, services, real_servers):
     guest = Guest(inventory, "lb-1", control_dir)
-    guest.sh("modprobe ip_vs; modprobe ip_vs_rr; ip netns del %s 2>/dev/null; ip netns add %s" % (NETNS, NETNS))
+    # Real servers must be unicast addresses for the kernel: the namespace gets a route to them.
+    guest.sh(
+        f"modprobe ip_vs; modprobe ip_vs_rr; ip netns del {NETNS} 2>/dev/null; ip netns add {NETNS}; "
+        f"ip -n {NETNS} link set lo up; ip -n {NETNS} link add rs0 type dummy; ip -n {NETNS} link set rs0 up; "
+        f"ip -n {NETNS} addr add 10.201.255.254/16 dev rs0"
+    )
     full = declaration(services, real_servers)
     rules = ipvsadm_rules(full)
     guest.sh("cat > /tmp/bench-rules", stdin="\n".join(rules) + "\n")
@@ -221,22 +237,24 @@ def ipvs_bench(inventory, control_dir, workdir, services, real_servers):
     results = dict(rules=len(rules), pid_read_cost=pid_read_cost)
 
     flush = "ip netns exec %s ipvsadm -C" % NETNS
+    wanted = (services, services * real_servers)
     results["naive"] = guest.timed(
         "ip netns exec %s sh -c 'while read -r rule; do ipvsadm $rule; done < /tmp/bench-rules'" % NETNS
     )
+    check_table(guest, wanted, "the naive loop")
     guest.sh(flush)
     results["restore"] = guest.timed("ip netns exec %s ipvsadm -R < /tmp/bench-rules" % NETNS)
+    check_table(guest, wanted, "ipvsadm -R")
     guest.sh(flush)
     results["floor"] = module_step(inventory, control_dir, guest, workdir, "floor", [])
     results["module"] = module_step(inventory, control_dir, guest, workdir, "full", full)
+    check_table(guest, wanted, "the ipvs module")
     results["noop"] = module_step(inventory, control_dir, guest, workdir, "noop", full)
     changed = max(1, services // 100)
     results["change"] = module_step(
         inventory, control_dir, guest, workdir, "change", declaration(services, real_servers, changed)
     )
     results["changed_services"] = changed
-    count = guest.sh("ip netns exec %s ipvsadm -Ln | grep -c -- '->' || true" % NETNS).strip()
-    results["table_lines"] = int(count or 0)
     guest.sh("ip netns exec %s ipvsadm -C; ip netns del %s" % (NETNS, NETNS))
     if results["noop"][3]:
         raise BenchError("the no-op ipvs run changed something: %s" % results["noop"][3][:5])
@@ -322,8 +340,9 @@ def section(figures, info, command, elapsed):
             else "MISS",
         ),
         "",
-        "The module applies a whole table in %.1fx the naive loop's time, with %d processes instead of %d."
-        % (ipvs["module"][0] / naive_s, max(0, ipvs["module"][1] - cost), naive_p),
+        "The module applied the whole table %.0fx faster than the naive loop. Its processes are Ansible's own (the SSH "
+        "session, the shell, the module's Python); the module itself spawns none: it talks netlink."
+        % (naive_s / ipvs["module"][0]),
         END,
     ]
     return "\n".join(lines)

@@ -310,7 +310,7 @@ def decode_stats(payload):
     }
 
 
-def decode_service(payload):
+def decode_service(payload, stats=False):
     attrs = parse_attrs(payload)
     af = u16(attrs[SVC_ATTR_AF])
     flags = decode_flags(attrs[SVC_ATTR_FLAGS])[0] if SVC_ATTR_FLAGS in attrs else 0
@@ -338,9 +338,9 @@ def decode_service(payload):
             address=unpack_addr(af, attrs[SVC_ATTR_ADDR]),
             port=be16(attrs[SVC_ATTR_PORT]),
         )
-    stats = SVC_ATTR_STATS64 if SVC_ATTR_STATS64 in attrs else SVC_ATTR_STATS
-    if stats in attrs:
-        service["stats"] = decode_stats(attrs[stats])
+    counters = SVC_ATTR_STATS64 if SVC_ATTR_STATS64 in attrs else SVC_ATTR_STATS
+    if stats and counters in attrs:
+        service["stats"] = decode_stats(attrs[counters])
     return service
 
 
@@ -349,7 +349,7 @@ def scheduler_flag_names(scheduler, flags):
     return [name for name, bit in SCHEDULER_FLAGS.items() if name.startswith(prefix) and flags & bit]
 
 
-def decode_real_server(payload, service_af):
+def decode_real_server(payload, service_af, stats=False):
     attrs = parse_attrs(payload)
     af = u16(attrs[DEST_ATTR_ADDR_FAMILY]) if DEST_ATTR_ADDR_FAMILY in attrs else service_af
     method = u32(attrs[DEST_ATTR_FWD_METHOD]) & FWD_MASK
@@ -364,9 +364,9 @@ def decode_real_server(payload, service_af):
         inactive_connections=u32(attrs[DEST_ATTR_INACT_CONNS]) if DEST_ATTR_INACT_CONNS in attrs else 0,
         persistent_connections=u32(attrs[DEST_ATTR_PERSIST_CONNS]) if DEST_ATTR_PERSIST_CONNS in attrs else 0,
     )
-    stats = DEST_ATTR_STATS64 if DEST_ATTR_STATS64 in attrs else DEST_ATTR_STATS
-    if stats in attrs:
-        real_server["stats"] = decode_stats(attrs[stats])
+    counters = DEST_ATTR_STATS64 if DEST_ATTR_STATS64 in attrs else DEST_ATTR_STATS
+    if stats and counters in attrs:
+        real_server["stats"] = decode_stats(attrs[counters])
     return real_server
 
 
@@ -519,21 +519,21 @@ class IpvsKernel:
 
     # ----------------------------------------------------------------- reading
 
-    def services(self, real_servers=True):
-        """The whole table: every service with its real servers (one dump per service)."""
+    def services(self, real_servers=True, stats=False):
+        """The whole table: every service with its real servers (one dump per service); counters when asked."""
         services = [
-            decode_service(parse_attrs(body)[CMD_ATTR_SERVICE])
+            decode_service(parse_attrs(body)[CMD_ATTR_SERVICE], stats)
             for body in self._request(self.family, CMD_GET_SERVICE, b"", dump=True)
         ]
         if real_servers:
             for service in services:
-                service["real_servers"] = self.real_servers(service)
+                service["real_servers"] = self.real_servers(service, stats)
         return services
 
-    def real_servers(self, service):
+    def real_servers(self, service, stats=False):
         af = FAMILIES.get(service.get("family") or "ipv4", socket.AF_INET)
         bodies = self._request(self.family, CMD_GET_DEST, encode_service(service, full=False), dump=True)
-        return [decode_real_server(parse_attrs(body)[CMD_ATTR_DEST], af) for body in bodies]
+        return [decode_real_server(parse_attrs(body)[CMD_ATTR_DEST], af, stats) for body in bodies]
 
     # ----------------------------------------------------------------- writing
 

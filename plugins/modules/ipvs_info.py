@@ -130,7 +130,7 @@ def unavailable_reason():
 def read_table(module):
     try:
         with IpvsKernel(netns_path(module.params["netns"])) as kernel:
-            services = kernel.services()
+            services = kernel.services(stats=module.params["stats"])
     except IpvsUnavailable:
         return None, unavailable_reason()
     except NetnsError as exc:

@@ -368,3 +368,12 @@ def test_dockers_routing_mesh_table_decodes_and_declaring_it_changes_nothing():
     # Docker leaves the persistence netmask at 0 on a service without persistence: not a difference.
     assert table[0]["persistence_netmask"] == "0.0.0.0"
     assert plan_changes(table, declare(*declared_from_table(table))).empty()
+
+
+def test_counters_are_decoded_only_when_asked_for():
+    entry = json.loads((DATA / "ingress_sbox.json").read_text())["services"][0]
+    payload = nl.parse_attrs(bytes.fromhex(entry["service"]))[nl.CMD_ATTR_SERVICE]
+    assert "stats" not in nl.decode_service(payload)
+    counters = nl.decode_service(payload, stats=True)["stats"]
+    assert set(counters) == {"connections", "packets_in", "packets_out", "bytes_in", "bytes_out"}
+    assert counters["connections"] > 0  # the recorded mesh had served requests

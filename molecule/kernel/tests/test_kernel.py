@@ -321,6 +321,13 @@ def test_a_rolling_update_through_the_workers_address_loses_no_request(tmp_path)
 
 def test_a_node_removed_from_the_inventory_is_drained_from_the_vip_and_leaves_the_fabric(tmp_path):
     reduced = reduced_inventory(tmp_path, "worker-1")
+    both = sorted("%s:8080" % address(n) for n in NODES)
+    # A dry run first: it announces the drain and the peer removal, and changes nothing.
+    dry = playbook("cluster.yml", "--tags", "fabric,edge", "--check", "--diff", inventory=reduced)
+    assert "--a -t %s:80 -r %s:8080 -m -w 1" % (VIP, address("worker-1")) in dry  # the diff's removed line
+    assert "%s:8080 would be drained from lb-1" % address("worker-1") in " ".join(dry.split())
+    assert sorted(ipvs_stats("lb-1")) == both
+    assert fabric_peers("lb-1") == both_underlay()
     poller = Poller(VIP, 80)
     poller.start()
     try:
@@ -334,5 +341,9 @@ def test_a_node_removed_from_the_inventory_is_drained_from_the_vip_and_leaves_th
     assert fabric_peers("manager-1") == [address("lb-1")]
     assert fabric_peers("lb-1") == [address("manager-1")]
     playbook("cluster.yml", "--tags", "fabric,edge")
-    assert sorted(ipvs_stats("lb-1")) == sorted("%s:8080" % address(n) for n in NODES)
-    assert fabric_peers("lb-1") == sorted(address(n) for n in NODES)
+    assert sorted(ipvs_stats("lb-1")) == both
+    assert fabric_peers("lb-1") == both_underlay()
+
+
+def both_underlay():
+    return sorted(address(n) for n in NODES)
