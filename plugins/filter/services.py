@@ -97,11 +97,22 @@ def swarm_scale_args(scale, wait_timeout=None):
     ]
 
 
+def _ingress(publish):
+    return (publish.get("mode") or "ingress") == "ingress"
+
+
 def swarm_ingress_services(services):
+    """Services with a port in the routing mesh (ingress mode), published on a given port or on one the swarm picks."""
+    return [s["name"] for s in swarm_present(services) if any(_ingress(p) for p in s.get("publish") or [])]
+
+
+def swarm_ingress_ports(services):
+    """[(service name, protocol, published port)] of every ingress port published on a given port."""
     return [
-        s["name"]
-        for s in swarm_present(services)
-        if any((p.get("mode") or "ingress") == "ingress" for p in s.get("publish") or [])
+        (service["name"], publish.get("protocol") or "tcp", int(publish["published"]))
+        for service in swarm_present(services)
+        for publish in service.get("publish") or []
+        if _ingress(publish) and publish.get("published")
     ]
 
 
@@ -145,6 +156,7 @@ class FilterModule:
             "swarm_removal": swarm_removal,
             "swarm_scale_args": swarm_scale_args,
             "swarm_ingress_services": swarm_ingress_services,
+            "swarm_ingress_ports": swarm_ingress_ports,
             "swarm_hosts_without_ipvs": swarm_hosts_without_ipvs,
             "swarm_hosts_without_esp": swarm_hosts_without_esp,
             "swarm_placement_table": swarm_placement_table,

@@ -29,10 +29,15 @@ def netns_path(netns):
         return None
     path = netns if "/" in netns else os.path.join(NETNS_RUN_DIR, netns)
     if not os.path.exists(path):
-        where = "no file %s" % path if "/" in netns else "no %s in %s (ip netns list)" % (netns, NETNS_RUN_DIR)
+        if "/" in netns:
+            raise NetnsError(
+                "netns=%s: no such namespace file. Fix: name an existing one (Docker's routing mesh namespace, "
+                "/var/run/docker/netns/ingress_sbox, exists once the node is in a swarm), or a name from ip netns list."
+                % netns
+            )
         raise NetnsError(
-            "netns=%s: the network namespace does not exist (%s). Fix: create it first (ip netns add %s), or name an "
-            "existing one, such as /var/run/docker/netns/ingress_sbox on a swarm node." % (netns, where, netns)
+            "netns=%s: the network namespace does not exist (no %s in %s). Fix: create it first (ip netns add %s), "
+            "or name an existing one." % (netns, netns, NETNS_RUN_DIR, netns)
         )
     return path
 
@@ -76,8 +81,3 @@ def entered(path):
     finally:
         os.close(target)
         os.close(own)
-
-
-def command_prefix(path):
-    """argv prefix that runs a command inside the namespace at path (nothing for the host's namespace)."""
-    return [] if path is None else ["nsenter", "--net=%s" % path]

@@ -204,10 +204,10 @@ drained:
   sample: [{"service": "tcp 192.0.2.10:80", "real_server": "10.0.0.13:8080", "waited": 1.5,
             "active_connections": 0, "timed_out": false}]
 addresses:
-  description: Addresses added to and removed from O(bind_interface).
+  description: Addresses added to and removed from O(bind_interface), and whether the interface was created.
   returned: when bind_interface is set
   type: dict
-  sample: {"added": ["192.0.2.10/32"], "removed": []}
+  sample: {"added": ["192.0.2.10/32"], "removed": [], "created": true}
 """
 
 import ipaddress
@@ -238,7 +238,7 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.ipvs import (
     service_selector,
 )
 from ansible_collections.swarmplane.cluster.plugins.module_utils.kernel import kernel_has_module
-from ansible_collections.swarmplane.cluster.plugins.module_utils.netns import NetnsError, command_prefix, netns_path
+from ansible_collections.swarmplane.cluster.plugins.module_utils.netns import NetnsError, entered, netns_path
 
 SERVICE_SETTINGS = ("scheduler", "scheduler_flags", "persistence_timeout", "persistence_netmask")
 REAL_SERVER_SETTINGS = ("forwarding", "weight", "u_threshold", "l_threshold")
@@ -434,6 +434,20 @@ def service_differs(live, wanted):
     return any(live.get(f) != wanted.get(f) for f in settings)
 
 
+def render_operation(op):
+    """One change in ipvsadm's syntax: -A/-E a service, -a/-e/-d a real server, -D a service."""
+    command, service, real_server = op
+    if command in (CMD_NEW_SERVICE, CMD_SET_SERVICE):
+        line = render_service(service)
+        return line if command == CMD_NEW_SERVICE else "-E" + line[2:]
+    if command in (CMD_NEW_DEST, CMD_SET_DEST):
+        line = render_real_server(service, real_server)
+        return line if command == CMD_NEW_DEST else "-e" + line[2:]
+    if command == CMD_DEL_DEST:
+        return "-d %s -r %s" % (service_selector(service), real_server_key(real_server))
+    return "-D %s" % service_selector(service)
+
+
 class Plan:
     """What to change, in the order it is applied: additions and updates, then drains, then removals."""
 
@@ -446,20 +460,9 @@ class Plan:
         return not (self.apply or self.drain or self.remove)
 
     def changes(self):
-        lines = []
-        for command, service, real_server in self.apply:
-            if command == CMD_NEW_SERVICE:
-                lines.append(render_service(service))
-            elif command == CMD_SET_SERVICE:
-                lines.append("-E" + render_service(service)[2:])
-            elif command == CMD_NEW_DEST:
-                lines.append(render_real_server(service, real_server))
-            else:
-                lines.append("-e" + render_real_server(service, real_server)[2:])
-        for service, real_server in self.drain:
-            lines.append("-d %s -r %s" % (service_selector(service), real_server_key(real_server)))
-        for service in self.remove:
-            lines.append("-D %s" % service_selector(service))
+        lines = [render_operation(op) for op in self.apply]
+        lines += [render_operation((CMD_DEL_DEST, service, rs)) for service, rs in self.drain]
+        lines += [render_operation((CMD_DEL_SERVICE, service, None)) for service in self.remove]
         return lines
 
     def summary(self):
@@ -633,11 +636,8 @@ class IpvsManager:
 
     def _fail_refused(self, failures, total):
         lines = []
-        for (command, service, real_server), code in failures:
-            rule = render_service(service) if real_server is None else render_real_server(service, real_server)
-            if command in (CMD_SET_SERVICE, CMD_SET_DEST):
-                rule = ("-E" if real_server is None else "-e") + rule[2:]
-            lines.append("%s: %s" % (rule, os.strerror(code)))
+        for op, code in failures:
+            lines.append("%s: %s" % (render_operation(op), os.strerror(code)))
         self.module.fail_json(
             msg="the kernel refused %d of %d IPVS changes (the others were applied; a re-run applies the rest once "
             "the cause is fixed): %s" % (len(failures), total, "; ".join(lines[:20])),
@@ -701,9 +701,8 @@ class IpvsManager:
     # ----------------------------------------------------------------- bind interface
 
     def _ip(self, *args, data=None, check=True):
-        rc, out, err = self.module.run_command(
-            command_prefix(self.netns) + ["ip", *args], data=data, environ_update=dict(LC_ALL="C")
-        )
+        with entered(self.netns):  # ip inherits the namespace
+            rc, out, err = self.module.run_command(["ip", *args], data=data, environ_update=dict(LC_ALL="C"))
         if check and rc != 0:
             self.module.fail_json(msg="ip %s failed: %s" % (" ".join(args), err.strip()), rc=rc, stdout=out, stderr=err)
         return rc, out

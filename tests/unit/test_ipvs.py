@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils import ipvs as nl
+from ansible_collections.swarmplane.cluster.plugins.module_utils.ipvs import CMD_DEL_DEST, CMD_DEL_SERVICE, CMD_SET_DEST
+from ansible_collections.swarmplane.cluster.plugins.modules import ipvs as ipvs_module
 from ansible_collections.swarmplane.cluster.plugins.modules.ipvs import (
     bind_changes,
     missing_schedulers,
@@ -377,3 +379,92 @@ def test_counters_are_decoded_only_when_asked_for():
     counters = nl.decode_service(payload, stats=True)["stats"]
     assert set(counters) == {"connections", "packets_in", "packets_out", "bytes_in", "bytes_out"}
     assert counters["connections"] > 0  # the recorded mesh had served requests
+
+
+# --------------------------------------------------------------------------- draining, against a scripted kernel
+
+
+class ScriptedKernel:
+    """Answers real_servers() from a script of active-connection counts, one step per poll; records what is applied."""
+
+    def __init__(self, live, active_per_poll):
+        self.live = {nl.service_key(s): s for s in live}
+        self.script = list(active_per_poll)
+        self.applied = []
+
+    def real_servers(self, service):
+        active = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        rows = []
+        for rs in self.live[nl.service_key(service)]["real_servers"]:
+            if ("del", nl.real_server_key(rs)) not in {(a[0], a[1]) for a in self.applied}:
+                rows.append(dict(rs, active_connections=active.get(nl.real_server_key(rs), 0)))
+        return rows
+
+    def apply(self, operations):
+        for command, service, rs in operations:
+            kind = {CMD_SET_DEST: "weight", CMD_DEL_DEST: "del", CMD_DEL_SERVICE: "delsvc"}.get(command, "other")
+            self.applied.append((kind, nl.real_server_key(rs) if rs else nl.service_key(service), rs and rs["weight"]))
+        return []
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def drain(monkeypatch, fake_module):
+    clock = Clock()
+    monkeypatch.setattr(ipvs_module.time, "monotonic", clock.monotonic)
+    monkeypatch.setattr(ipvs_module.time, "sleep", clock.sleep)
+
+    def run(live, wanted, active_per_poll, timeout=30, purge=False):
+        kernel = ScriptedKernel(live, active_per_poll)
+        manager = ipvs_module.IpvsManager(fake_module(params=dict(netns=None, drain_timeout=timeout)))
+        reports = manager._drain(kernel, plan_changes(live, declare(*wanted), purge=purge))
+        return reports, kernel.applied
+
+    return run
+
+
+def test_a_removed_real_server_gets_weight_0_then_is_deleted_once_its_connections_end(drain):
+    live = live_table(web("10.0.0.1", "10.0.0.2"))
+    reports, applied = drain(live, [web("10.0.0.1")], [{"10.0.0.2:8080": 3}, {"10.0.0.2:8080": 1}, {}])
+    assert applied == [("weight", "10.0.0.2:8080", 0), ("del", "10.0.0.2:8080", 1)]
+    assert reports == [
+        dict(
+            service="tcp 192.168.231.100:8080",
+            real_server="10.0.0.2:8080",
+            waited=1.0,
+            active_connections=0,
+            timed_out=False,
+        )
+    ]
+
+
+def test_a_real_server_that_keeps_its_connections_is_deleted_when_the_timeout_passes(drain):
+    live = live_table(web("10.0.0.1", "10.0.0.2"))
+    reports, applied = drain(live, [web("10.0.0.1")], [{"10.0.0.2:8080": 5}], timeout=2)
+    assert applied[-1] == ("del", "10.0.0.2:8080", 1)
+    assert reports[0]["timed_out"] is True
+    assert reports[0]["active_connections"] == 5
+    assert reports[0]["waited"] == 2.0
+
+
+def test_a_drain_timeout_of_0_deletes_at_once_without_touching_the_weight(drain):
+    live = live_table(web("10.0.0.1", "10.0.0.2"))
+    reports, applied = drain(live, [web("10.0.0.1")], [{"10.0.0.2:8080": 5}], timeout=0)
+    assert applied == [("del", "10.0.0.2:8080", 1)]
+    assert reports[0]["waited"] == 0.0
+
+
+def test_an_absent_service_is_deleted_after_all_its_real_servers(drain):
+    live = live_table(web("10.0.0.1", "10.0.0.2"))
+    _reports, applied = drain(live, [dict(web(), state="absent")], [{}])
+    assert [a[0] for a in applied] == ["weight", "weight", "del", "del", "delsvc"]

@@ -178,6 +178,22 @@ def ipvs_stats(host, netns=None):
     return stats
 
 
+@pytest.fixture(scope="module", autouse=True)
+def close_ssh_masters():
+    """The tests' SSH connections stay open between tests; none is left behind at the end."""
+    yield
+    for host in INSTANCES:
+        subprocess.run(
+            ["ssh", "-o", "ControlPath=/tmp/swarmplane-kernel-%C", "-O", "exit", "root@%s" % address(host)],
+            capture_output=True,
+            timeout=30,
+        )
+
+
+def recap_changed(out):
+    return sum(int(n) for n in re.findall(r"changed=(\d+)", out.split("PLAY RECAP")[-1]))
+
+
 # --------------------------------------------------------------------------- 1. the tutorial's test
 
 
@@ -297,6 +313,49 @@ def test_verify_playbook_passes_and_reports_every_node_and_the_vip():
         assert re.search(r"myweb 8080 %s \(\S+\): 6/6 answered by" % via, out), via
 
 
+# --------------------------------------------------------------------------- the ipvs module on its own
+
+
+def test_the_ipvs_module_in_a_namespace_file_check_apply_apply_check(tmp_path):
+    """check mode reports the change and makes none; apply changes; again, and check mode again, change nothing."""
+    ssh("lb-1", "ip netns add ipvstest && ip -n ipvstest link set lo up")
+    try:
+        declared = [
+            dict(address="10.99.0.1", port=80, scheduler="wrr", real_servers=[dict(address="10.99.0.2", weight=3)])
+        ]
+        play = tmp_path / "ipvs.yml"
+        steps = [("check", True), ("apply", False), ("again", False), ("check again", True)]
+        tasks = [
+            {
+                "name": name,
+                "swarmplane.cluster.ipvs": {"netns": "/run/netns/ipvstest", "services": declared},
+                "check_mode": check,
+                "register": name.replace(" ", "_"),
+            }
+            for name, check in steps
+        ]
+        tasks.append(
+            {
+                "name": "Judge",
+                "ansible.builtin.assert": {
+                    "that": [
+                        "check is changed",
+                        "apply is changed",
+                        "again is not changed",
+                        "check_again is not changed",
+                        "apply.changes == ['-A -t 10.99.0.1:80 -s wrr', '-a -t 10.99.0.1:80 -r 10.99.0.2:80 -m -w 3']",
+                    ]
+                },
+            }
+        )
+        play.write_text(yaml.safe_dump([dict(name="ipvs on lb-1", hosts="lb-1", gather_facts=False, tasks=tasks)]))
+        playbook(str(play))
+        table = ssh("lb-1", "ip netns exec ipvstest ipvsadm -Sn")
+        assert table.splitlines() == ["-A -t 10.99.0.1:80 -s wrr", "-a -t 10.99.0.1:80 -r 10.99.0.2:80 -m -w 3"]
+    finally:
+        ssh("lb-1", "ip netns del ipvstest", check=False)
+
+
 # --------------------------------------------------------------------------- 6. a rolling update
 
 
@@ -343,6 +402,7 @@ def test_a_node_removed_from_the_inventory_is_drained_from_the_vip_and_leaves_th
     playbook("cluster.yml", "--tags", "fabric,edge")
     assert sorted(ipvs_stats("lb-1")) == both
     assert fabric_peers("lb-1") == both_underlay()
+    assert recap_changed(playbook("cluster.yml", "--tags", "fabric,edge")) == 0
 
 
 def both_underlay():
