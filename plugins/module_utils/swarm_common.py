@@ -138,6 +138,22 @@ class EngineClient:
     def nodes(self):
         return self.call("listing the swarm nodes (docker node ls)", self.api.nodes)
 
+    def require_manager(self, what):
+        """The local node's state; fails unless it is a swarm manager. `what` names the module and its object."""
+        local = local_node_state(self.info())
+        if not local["is_manager"]:
+            where = "a worker" if local["state"] == "active" else "not in a swarm (state %s)" % local["state"]
+            self.fail(
+                "%s must run on a swarm manager; this host is %s. Fix: run the task on a manager (delegate_to a "
+                "host of managers, with run_once: true)." % (what, where)
+            )
+        return local
+
+    def join_tokens(self):
+        """The worker and manager join tokens (secrets: register them with no_log)."""
+        tokens = self.inspect_swarm().get("JoinTokens") or {}
+        return dict(worker=tokens.get("Worker"), manager=tokens.get("Manager"))
+
     def inspect_node(self, node_id):
         try:
             return self.api.inspect_node(node_id)

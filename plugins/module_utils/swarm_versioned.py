@@ -26,7 +26,6 @@ import re
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     EngineClient,
     SwarmDecisionError,
-    local_node_state,
 )
 
 NAME_LABEL = "swarmplane.name"
@@ -251,18 +250,7 @@ class VersionedObjectManager:
         self.params = module.params
         self.kind = kind
         self.client = client or EngineClient(module)
-        local = local_node_state(self.client.info())
-        if not local["is_manager"]:
-            self.client.fail(
-                "%s %s: %s must run on a swarm manager; this host is %s. Run the task on a manager "
-                "(delegate_to or a managers group, with run_once: true)"
-                % (
-                    kind.name,
-                    self.params["name"],
-                    kind.module,
-                    "a worker" if local["state"] == "active" else "not in a swarm (state %s)" % local["state"],
-                )
-            )
+        self.client.require_manager("%s %s: %s" % (kind.name, self.params["name"], kind.module))
 
     # ----------------------------------------------------------------- engine access
 

@@ -245,7 +245,7 @@ class SwarmManager:
         if self.local["is_manager"] and self.local["cluster_id"]:
             self.result["cluster_id"] = self.local["cluster_id"]
         if self.params["return_join_tokens"] and self.local["is_manager"] and not self.module.check_mode:
-            self.result["join_tokens"] = self._join_tokens()
+            self.result["join_tokens"] = self.client.join_tokens()
         return self.result
 
     # ----------------------------------------------------------------- states
@@ -334,10 +334,6 @@ class SwarmManager:
                     % (self.local["state"], ": %s" % self.local["error"] if self.local["error"] else "")
                 )
             time.sleep(0.5)
-
-    def _join_tokens(self):
-        tokens = self.client.inspect_swarm().get("JoinTokens") or {}
-        return dict(worker=tokens.get("Worker"), manager=tokens.get("Manager"))
 
     @staticmethod
     def _summary(local):

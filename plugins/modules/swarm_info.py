@@ -342,8 +342,7 @@ def read_swarm(module, client):
         result["nodes"] = rows
         result["leader"] = next((r["hostname"] for r in rows if r["manager_status"] == "Leader"), "")
     if module.params["join_tokens"]:
-        tokens = client.inspect_swarm().get("JoinTokens") or {}
-        result["join_tokens"] = dict(worker=tokens.get("Worker"), manager=tokens.get("Manager"))
+        result["join_tokens"] = client.join_tokens()
     return result
 
 

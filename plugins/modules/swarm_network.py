@@ -121,7 +121,6 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common im
     ENGINE_ARGUMENT_SPEC,
     EngineClient,
     SwarmDecisionError,
-    local_node_state,
 )
 
 MTU_OPTION = "com.docker.network.driver.mtu"
@@ -228,9 +227,7 @@ class NetworkManager:
         self.module = module
         self.params = module.params
         self.client = EngineClient(module)
-        local = local_node_state(self.client.info())
-        if not local["is_manager"]:
-            self.client.fail("swarm_network must run on a swarm manager (this host's swarm state: %s)" % local["state"])
+        self.client.require_manager("network %s: swarm_network" % self.params["name"])
 
     def find(self):
         for network in self.client.call("listing networks", self.client.api.networks, names=[self.params["name"]]):

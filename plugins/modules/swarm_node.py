@@ -97,7 +97,6 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common im
     EngineClient,
     SwarmDecisionError,
     count_managers,
-    local_node_state,
     node_row,
     node_spec_changes,
 )
@@ -136,12 +135,7 @@ class NodeManager:
         self.module = module
         self.params = module.params
         self.client = EngineClient(module)
-        local = local_node_state(self.client.info())
-        if not local["is_manager"]:
-            self.client.fail(
-                "swarm_node must run on a swarm manager; this host is %s"
-                % ("a worker" if local["state"] == "active" else "not in a swarm (state %s)" % local["state"])
-            )
+        self.client.require_manager("swarm_node")
         self.nodes = self.client.nodes()
 
     def run(self):

@@ -220,7 +220,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
     EngineClient,
-    local_node_state,
 )
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import (
     SERVICE_OPTIONS,
@@ -234,8 +233,7 @@ def main():
     if module.params["mode"] == "global" and module.params["replicas"] is not None:
         module.fail_json(msg="service %s: replicas cannot be set for a global service" % module.params["name"])
     client = EngineClient(module)
-    if not local_node_state(client.info())["is_manager"]:
-        module.fail_json(msg="service %s: swarm_service must run on a swarm manager" % module.params["name"])
+    client.require_manager("service %s: swarm_service" % module.params["name"])
     try:
         module.exit_json(**ServiceManager(module, client, module.params).run())
     except ServiceError as exc:

@@ -59,7 +59,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
     EngineClient,
-    local_node_state,
 )
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import (
     SERVICE_OPTIONS,
@@ -114,8 +113,7 @@ def main():
         if params["mode"] == "global" and params["replicas"] is not None:
             module.fail_json(msg="service %s: replicas cannot be set for a global service" % params["name"])
     client = EngineClient(module)
-    if not local_node_state(client.info())["is_manager"]:
-        module.fail_json(msg="swarm_services must run on a swarm manager")
+    client.require_manager("swarm_services")
     module.exit_json(**apply_all(module, client))
 
 

@@ -1,8 +1,10 @@
 """A lab of container hosts shared by the integration tests, removed at the end even when tests fail."""
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,17 +16,34 @@ LAB_NAME = "it"
 
 
 def run_playbook(inventory, *args, playbook="cluster.yml", env=None):
-    """ansible-playbook from the repo with the project's ansible.cfg; returns the CompletedProcess."""
-    environ = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    environ.update(env or {})
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), playbook, *args],
-        cwd=REPO,
-        env=environ,
-        text=True,
-        capture_output=True,
-        timeout=600,
-    )
+    """ansible-playbook from the repo with the project's ansible.cfg; returns the CompletedProcess, with `stats`:
+    the swarmplane.cluster.run_stats report (per host: tasks ran, changed, skipped, failed)."""
+    with tempfile.TemporaryDirectory(prefix="swarmplane-run-") as tmp:
+        report = Path(tmp) / "stats.json"
+        environ = dict(
+            os.environ,
+            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_FORCE_COLOR="0",
+            ANSIBLE_CALLBACKS_ENABLED="swarmplane.cluster.run_stats",
+            SWARMPLANE_RUN_STATS=str(report),
+        )
+        environ.update(env or {})
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), playbook, *args],
+            cwd=REPO,
+            env=environ,
+            text=True,
+            capture_output=True,
+            timeout=600,
+        )
+        result.stats = json.loads(report.read_text()) if report.exists() else {"hosts": {}}
+    return result
+
+
+def changed(result):
+    """{host: number of tasks that reported a change} of a run_playbook result."""
+    return {host: counts["changed"] for host, counts in result.stats["hosts"].items()}
 
 
 def write_inventory(path, managers, workers, lab, host_vars=None, loadbalancers=(), all_vars=None):

@@ -2,7 +2,7 @@
 swarm's ports, the worker joins the manager through them, and a second run adds nothing."""
 
 import pytest
-from conftest import lab_exec, node_list, run_playbook, write_inventory
+from conftest import changed, lab_exec, node_list, run_playbook, write_inventory
 
 HOSTS = ("manager-1", "worker-1")
 
@@ -41,5 +41,4 @@ def test_swarm_ports_opened_in_ufw_and_the_cluster_forms_through_them(lab, tmp_p
 
     second = run_playbook(inventory, "-e", "docker_engine_firewall_manage=true")
     assert second.returncode == 0
-    assert "changed=0" in second.stdout.split("PLAY RECAP")[1].split("manager-1")[1].splitlines()[0]
-    assert "changed=0" in second.stdout.split("PLAY RECAP")[1].split("worker-1")[1].splitlines()[0]
+    assert changed(second) == {"manager-1": 0, "worker-1": 0}

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 import yaml
-from conftest import REPO, run_playbook
+from conftest import REPO, changed, run_playbook
 
 LAB = "svc"
 WEB = "lab-registry:5000/swarmplane/web"
@@ -64,8 +64,7 @@ def fetch(address, port):
 
 
 def recap_changed(result):
-    recap = result.stdout.split("PLAY RECAP")[-1]
-    return sum(int(part.split("=")[1]) for part in recap.split() if part.startswith("changed="))
+    return sum(changed(result).values())
 
 
 def test_deploy_two_replicas_on_two_nodes_answering_on_their_ports(svc_lab, tmp_path):

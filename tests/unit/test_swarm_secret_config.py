@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import SwarmDecisionError
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineClient, SwarmDecisionError
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_versioned import (
     CONFIG,
     HASH_LABEL,
@@ -302,6 +302,8 @@ class FakeClient:
 
     def info(self):
         return dict(Swarm=dict(LocalNodeState="active", ControlAvailable=self.manager))
+
+    require_manager = EngineClient.require_manager
 
     def call(self, doing, func, *args, **kwargs):
         return func(*args, **kwargs)
