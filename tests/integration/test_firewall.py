@@ -41,4 +41,4 @@ def test_swarm_ports_opened_in_ufw_and_the_cluster_forms_through_them(lab, tmp_p
 
     second = run_playbook(inventory, "-e", "docker_engine_firewall_manage=true")
     assert second.returncode == 0
-    assert changed(second) == {"manager-1": 0, "worker-1": 0}
+    assert set(changed(second).values()) == {0}
