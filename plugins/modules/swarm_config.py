@@ -12,64 +12,23 @@ version_added: "0.1.0"
 description:
   - Creates, rotates and removes swarm configs (C(docker config create), C(docker config rm)), from a manager.
   - A swarm config cannot change once created and cannot be removed while a service uses it. With
-    O(versioned=true) (the default) each content is its own config, named C(<name>_<first 12 hex of the sha256>)
-    and labelled C(swarmplane.name) and C(swarmplane.sha256). New content creates a new version next to the old
-    ones (rotation); point the services at the returned RV(name) and their tasks pick it up on the service
-    update. Unchanged content finds its version by the label and changes nothing.
+    O(versioned=true) (the default) each content is its own config, named after a keyed digest of the content and
+    labelled C(swarmplane.name) and C(swarmplane.hmac). New content creates a new version next to the old ones
+    (rotation); point the services at the returned RV(name) and their tasks pick it up on the service update.
+    Unchanged content finds its version and changes nothing.
   - Old versions beyond O(keep_versions) that no service uses (nor a service's previous spec, which a rollback
     returns to) are removed, on every run.
-  - With O(versioned=false) the config is named O(name) exactly. Changed content on a config services use
-    fails and names the services; on an unused config it removes the config and creates it again.
-  - Content is compared by the sha256 in the label; a config without the label (made by hand) is compared by
-    the hash of its data.
+  - Content is compared with the config's own data (the engine returns a config's data), so a config made by hand
+    with the same content is adopted by labelling it.
 options:
-  name:
-    description: Logical name of the config; versions are named after it.
-    type: str
-    required: true
   data:
     description:
       - The config's content. Mutually exclusive with O(data_src).
       - Binary content is best given base64-encoded, with O(data_is_b64=true).
     type: str
-  data_src:
-    description: Path of a file on the managed host whose content is the config's content.
-    type: path
-  data_is_b64:
-    description: O(data) is base64-encoded; the config holds the decoded bytes.
-    type: bool
-    default: false
-  labels:
-    description:
-      - Labels of the config (of its current version). Unset, the live labels are kept.
-      - The labels C(swarmplane.name) and C(swarmplane.sha256) are always set by the module.
-    type: dict
-  state:
-    description:
-      - V(present) makes sure a config holds the content (O(data) or O(data_src) is required).
-      - V(absent) removes every version of O(name) that no service uses, and fails naming the versions
-        that services still use.
-    type: str
-    choices: [present, absent]
-    default: present
-  versioned:
-    description: Each content is its own config C(<name>_<hash>); false names the config O(name) exactly.
-    type: bool
-    default: true
-  keep_versions:
-    description: How many old versions to keep besides the current one. Older versions are removed unless a service uses them.
-    type: int
-    default: 2
 extends_documentation_fragment:
+  - swarmplane.cluster.versioned
   - swarmplane.cluster.engine
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-    details: Before and after show config names, hashes and labels, not the content.
-notes:
-  - Run it once per swarm, on a manager (C(run_once) on the managers group).
 author:
   - swarmplane contributors
 seealso:
@@ -115,19 +74,21 @@ name:
   description: Name of the swarm config that holds the content; services reference this name.
   returned: state=present
   type: str
-  sample: nginx_conf_9f86d081884c
+  sample: nginx_conf_0b9f4e1a7c23
 id:
   description: ID of that config (null in check mode when it would be created).
   returned: state=present
   type: str
-sha256:
-  description: sha256 hex digest of the content.
+hmac:
+  description:
+    - HMAC-SHA256 (hex) of the content under the swarm's naming key; the version name ends with its first 12 hex.
+    - Tells nothing about the content without the key.
   returned: state=present
   type: str
 versions:
   description:
     - Names of the versions left after the run, the current one first, then the others newest first.
-    - With state=absent, the versions that services still use.
+    - With state=absent, the versions still needed, by a service or by a service's rollback target.
   returned: always
   type: list
   elements: str
@@ -163,6 +124,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             versioned=dict(type="bool", default=True),
             keep_versions=dict(type="int", default=2),
+            force=dict(type="bool", default=False),
             **ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,

@@ -13,9 +13,21 @@ description:
   - Creates and removes swarm-scoped networks (C(docker network create -d overlay)), from a manager.
   - Options left unset are not compared, so a network created by hand is not changed for what the task does
     not say.
+  - Before a network is created the module checks for what the engine would refuse or never allocate (a subnet
+    overlapping another swarm network's, which the engine accepts but leaves unusable; a gateway or IP range
+    outside the subnet; an MTU no interface can have; a driver the engine does not have), then waits until the
+    swarm has allocated the network.
   - Every property of a Docker network is fixed at creation. A difference on a network no service uses
-    recreates it; on a network services use, the task fails and names the services, unless O(recreate=true),
-    which detaches those services, recreates the network and attaches them again (their tasks restart).
+    recreates it; on a network services use, the task fails and names the services, unless O(recreate=true).
+  - With O(recreate=true) the module checks first that the new network can be created, then detaches every
+    service that uses the network (also services the inventory does not declare), waits until their old tasks
+    have stopped (the swarm would let the network go sooner, while a slowly stopping task still holds it on its
+    node), removes the network, creates the new one (the live settings with the task's changes) and attaches the
+    services again with their aliases.
+    Their tasks restart twice. If a step fails (the old network is still used after O(timeout) seconds or by a
+    standalone container, the new one cannot be created or allocated), the run undoes what it did; the old
+    network is created again with its previous settings if it was removed, and every detached service is
+    attached to it again as it was. The error says what failed, what was undone and which services were touched.
 options:
   name:
     description: Network name.
@@ -31,7 +43,9 @@ options:
     type: str
     default: overlay
   subnet:
-    description: Subnet in CIDR form. Unset, the swarm's default address pool gives one.
+    description:
+      - Subnet in CIDR form. Unset, the swarm's default address pool gives one.
+      - A new subnet on a recreate drops the live gateway and IP range unless O(gateway) and O(ip_range) are set.
     type: str
   gateway:
     description: Gateway address in the subnet.
@@ -51,13 +65,18 @@ options:
         the docker_engine role reports hosts whose kernel lacks them.
     type: bool
   mtu:
-    description: MTU of the network's interfaces; at most the underlay MTU minus 50 for VXLAN.
+    description:
+      - MTU of the network's interfaces; at most the underlay MTU minus 50 for VXLAN.
+      - A value outside 68-65535 is refused before anything changes (the engine would accept it and fail every
+        task on the network).
     type: int
   labels:
     description: Labels of the network.
     type: dict
   recreate:
-    description: When a change needs a new network and services use it, detach them, recreate and re-attach.
+    description:
+      - When a change needs a new network and services use it, detach them, recreate the network and attach them
+        again; a failed step is undone (see the description).
     type: bool
     default: false
   timeout:
@@ -71,6 +90,9 @@ attributes:
     support: full
   diff_mode:
     support: full
+notes:
+  - A recreate updates each service twice (detached, then attached again), so afterwards a service's previous spec
+    (what C(docker service rollback) returns to) is the spec without the network.
 author:
   - swarmplane contributors
 """
@@ -81,6 +103,13 @@ EXAMPLES = r"""
     name: backend
     subnet: 10.30.0.0/24
     attachable: true
+
+- name: Move the back-end network to another subnet, detaching and re-attaching the services that use it
+  swarmplane.cluster.swarm_network:
+    name: backend
+    subnet: 10.31.0.0/24
+    attachable: true
+    recreate: true
 
 - name: Encrypted network (needs ESP in every host's kernel)
   swarmplane.cluster.swarm_network:
@@ -111,21 +140,53 @@ services:
   returned: always
   type: list
   elements: str
+touched:
+  description:
+    - Names of the services a recreate detached and attached again (their tasks restarted), or would in check mode.
+    - On a failed recreate, the services it detached before the failure (all attached again when the undo worked).
+  returned: always
+  type: list
+  elements: str
 """
 
+import copy
+import ipaddress
+import re
 import time
+from collections import namedtuple
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
+    APIError,
+    DockerException,
     EngineClient,
     SwarmDecisionError,
 )
 
 MTU_OPTION = "com.docker.network.driver.mtu"
 ENCRYPTED_OPTION = "encrypted"
+VXLAN_OPTION = "com.docker.network.driver.overlay.vxlanid_list"  # the allocator's choice, not a setting
 PROPERTIES = ("driver", "subnet", "gateway", "ip_range", "attachable", "internal", "encrypted", "mtu", "labels")
+# The swarm's allocator takes milliseconds, and reports a refusal (an overlapping subnet, an exhausted
+# address pool) only in the manager's log: a network still unallocated after this many seconds is refused.
+ALLOCATION_WAIT = 10
+# The interface MTUs Linux accepts (IPv4's minimum, the largest IP packet).
+MIN_MTU = 68
+MAX_MTU = 65535
+IN_USE_BY_TASK = re.compile(r"in use by task (\w+)")
+# Task states in which a task may still hold its networks. The swarm lets a network go as soon as its tasks are
+# told to shut down, while a task that stops slowly (its stop grace period) still holds it on its node; a network
+# of the same name cannot be made again there until it is stopped.
+HOLDING_STATES = ("new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running")
+
+# Where a service was attached: the attachment itself (Target, Aliases, DriverOpts), and its place in the spec
+# ("TaskTemplate" or the deprecated top-level "Spec") and list index, so it goes back exactly there.
+Detachment = namedtuple("Detachment", "service_id service attachment place index")
+
+
+# --------------------------------------------------------------------------- pure logic: networks
 
 
 def network_view(live):
@@ -188,6 +249,189 @@ def create_body(params):
     return body
 
 
+def clone_body(live):
+    """The body of POST /networks/create that makes the live network again with every setting it has."""
+    body = dict(
+        Name=live["Name"],
+        CheckDuplicate=True,
+        Driver=live.get("Driver") or "overlay",
+        Scope="swarm",
+        Attachable=bool(live.get("Attachable")),
+        Internal=bool(live.get("Internal")),
+        EnableIPv6=bool(live.get("EnableIPv6")),
+        Options={k: v for k, v in (live.get("Options") or {}).items() if k != VXLAN_OPTION},
+        Labels=dict(live.get("Labels") or {}),
+    )
+    ipam = live.get("IPAM") or {}
+    configs = [dict(config) for config in ipam.get("Config") or [] if config]
+    if configs:
+        body["IPAM"] = dict(Driver=ipam.get("Driver") or "default", Config=configs)
+        if ipam.get("Options"):
+            body["IPAM"]["Options"] = dict(ipam["Options"])
+    if (live.get("ConfigFrom") or {}).get("Network"):
+        body["ConfigFrom"] = dict(live["ConfigFrom"])
+    return body
+
+
+def recreate_body(live, params):
+    """The new network of a recreate: every setting of the live network, with the properties the task sets."""
+    body = clone_body(live)
+    given = {p: params[p] for p in PROPERTIES if params.get(p) is not None}
+    for prop, key in (("driver", "Driver"), ("attachable", "Attachable"), ("internal", "Internal")):
+        if prop in given:
+            body[key] = given[prop]
+    if "labels" in given:
+        body["Labels"] = {str(k): str(v) for k, v in given["labels"].items()}
+    if given.get("encrypted"):
+        body["Options"][ENCRYPTED_OPTION] = ""
+    elif "encrypted" in given:
+        body["Options"].pop(ENCRYPTED_OPTION, None)
+    if "mtu" in given:
+        body["Options"][MTU_OPTION] = str(given["mtu"])
+    if {"subnet", "gateway", "ip_range"} & set(given):
+        ipam = body.setdefault("IPAM", dict(Driver="default", Config=[]))
+        configs = ipam["Config"] or [{}]
+        first = configs[0]
+        if "subnet" in given and given["subnet"] != first.get("Subnet"):
+            first = dict(Subnet=given["subnet"])  # the live gateway and range belong to the old subnet
+        for prop, key in (("gateway", "Gateway"), ("ip_range", "IPRange")):
+            if prop in given:
+                first[key] = given[prop]
+        ipam["Config"] = [first] + configs[1:]
+    return body
+
+
+def is_allocated(live):
+    """Whether the swarm allocated the network: an unallocated one has no driver and no IPAM config."""
+    return bool((live or {}).get("Driver"))
+
+
+def network_subnets(live):
+    return [c["Subnet"] for c in ((live.get("IPAM") or {}).get("Config") or []) if c and c.get("Subnet")]
+
+
+def _parse(text, kind):
+    """An ip_network / ip_address, or None when the text is not one."""
+    try:
+        return ipaddress.ip_network(text, strict=False) if kind == "network" else ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def ipam_problems(config):
+    """[(problem, fix)] of one IPAM config of a create body: what the engine refuses in it."""
+    subnet = _parse(config.get("Subnet"), "network")
+    if subnet is None:
+        return [("subnet %s is not a network in CIDR form" % config.get("Subnet"), "give a subnet like 10.30.0.0/24")]
+    problems = []
+    gateway = config.get("Gateway")
+    if gateway and (_parse(gateway, "address") is None or _parse(gateway, "address") not in subnet):
+        problems.append(("gateway %s is not in subnet %s" % (gateway, subnet), "give a gateway inside the subnet"))
+    ip_range = config.get("IPRange")
+    if ip_range:
+        parsed = _parse(ip_range, "network")
+        if parsed is None or parsed.version != subnet.version or not parsed.subnet_of(subnet):
+            problems.append(
+                ("ip_range %s is not within subnet %s" % (ip_range, subnet), "give an ip_range inside the subnet")
+            )
+    return problems
+
+
+def overlap_problems(body, networks, ignore_ids=()):
+    """[(problem, fix)]: the body's subnets that overlap a subnet of another swarm network.
+
+    The engine accepts such a network but its allocator never allocates it, so no task can use it.
+    """
+    problems = []
+    for config in (body.get("IPAM") or {}).get("Config") or []:
+        wanted = _parse(config.get("Subnet"), "network")
+        if wanted is None:
+            continue
+        for other in networks:
+            if other.get("Scope") != "swarm" or other.get("Id") in ignore_ids:
+                continue
+            for text in network_subnets(other):
+                theirs = _parse(text, "network")
+                if theirs is not None and theirs.version == wanted.version and theirs.overlaps(wanted):
+                    problems.append(
+                        (
+                            "subnet %s overlaps subnet %s of network %s" % (wanted, theirs, other.get("Name")),
+                            "choose a subnet that no other swarm network uses (docker network inspect NAME "
+                            "--format '{{json .IPAM.Config}}' shows each network's)",
+                        )
+                    )
+    return problems
+
+
+def creation_problems(body, networks, drivers, ignore_ids=()):
+    """[(problem, fix)]: why the engine would refuse to create the network of `body`, or never allocate it.
+
+    `networks` are the live networks, `drivers` the engine's network drivers (docker info; empty: unknown),
+    `ignore_ids` the networks not to compare with (the one a recreate replaces).
+    """
+    problems = []
+    if drivers and body["Driver"] not in drivers:
+        problems.append(
+            (
+                "driver %s is not on this engine (it has %s)" % (body["Driver"], ", ".join(sorted(drivers))),
+                "use one of those drivers, or install the network plugin on every node",
+            )
+        )
+    problems += mtu_problems(body)
+    for config in (body.get("IPAM") or {}).get("Config") or []:
+        problems += ipam_problems(config)
+    return problems + overlap_problems(body, networks, ignore_ids)
+
+
+def mtu_problems(body):
+    """[(problem, fix)] of the MTU option: the manager stores any text, but each node's driver sets it on the
+    network's interfaces only when a task attaches, and fails that task for a value the kernel refuses."""
+    text = (body.get("Options") or {}).get(MTU_OPTION)
+    if text is None:
+        return []
+    try:
+        mtu = int(text)
+    except ValueError:
+        mtu = None
+    if mtu is None or not MIN_MTU <= mtu <= MAX_MTU:
+        return [
+            (
+                "mtu %s is outside %d-%d, so every task on the network would fail to start" % (text, MIN_MTU, MAX_MTU),
+                "give an mtu of at most the underlay MTU minus 50 (1450 on a 1500 underlay)",
+            )
+        ]
+    return []
+
+
+def summarise(problems):
+    """(what, fix) of [(problem, fix)]: the problems joined, each fix once."""
+    fixes = []
+    for _, fix in problems:
+        if fix not in fixes:
+            fixes.append(fix)
+    return "; ".join(p for p, _ in problems), "; ".join(fixes)
+
+
+def create_command(body):
+    """The docker CLI command that creates the network of a create body (for an operator to run by hand)."""
+    argv = ["docker network create", "-d", body["Driver"], "--scope swarm"]
+    argv += ["--attachable"] if body.get("Attachable") else []
+    argv += ["--internal"] if body.get("Internal") else []
+    argv += ["--ipv6"] if body.get("EnableIPv6") else []
+    for config in (body.get("IPAM") or {}).get("Config") or []:
+        for key, flag in (("Subnet", "--subnet"), ("Gateway", "--gateway"), ("IPRange", "--ip-range")):
+            if config.get(key):
+                argv += [flag, config[key]]
+    for key, value in sorted((body.get("Options") or {}).items()):
+        argv += ["--opt", "%s=%s" % (key, value) if value else key]
+    for key, value in sorted((body.get("Labels") or {}).items()):
+        argv += ["--label", "%s=%s" % (key, value)]
+    return " ".join(argv + [body["Name"]])
+
+
+# --------------------------------------------------------------------------- pure logic: services
+
+
 def service_network_targets(service):
     spec = service.get("Spec") or {}
     attachments = ((spec.get("TaskTemplate") or {}).get("Networks") or []) + (spec.get("Networks") or [])
@@ -199,140 +443,442 @@ def services_using(services, network_id, name):
 
 
 def without_network(spec, network_id, name):
-    """A copy of a service spec with its attachment to the network removed, and the attachment itself."""
-    import copy
-
+    """A copy of a service spec without its attachment to the network, and where that attachment was:
+    (attachment, place, index), or None when the spec has none."""
     spec = copy.deepcopy(spec)
-    task = spec.setdefault("TaskTemplate", {})
-    kept, removed = [], None
-    for attachment in task.get("Networks") or []:
-        if attachment.get("Target") in (network_id, name):
-            removed = attachment
-        else:
-            kept.append(attachment)
-    task["Networks"] = kept
-    legacy = []
-    for attachment in spec.get("Networks") or []:  # the deprecated place, still read by the engine
-        if attachment.get("Target") in (network_id, name):
-            removed = removed or attachment
-        else:
-            legacy.append(attachment)
-    if "Networks" in spec:
-        spec["Networks"] = legacy
-    return spec, removed
+    found = None
+    for place, holder in (("TaskTemplate", spec.setdefault("TaskTemplate", {})), ("Spec", spec)):
+        if place == "Spec" and "Networks" not in spec:  # the deprecated place, still read by the engine
+            continue
+        kept = []
+        for index, attachment in enumerate(holder.get("Networks") or []):
+            if attachment.get("Target") in (network_id, name):
+                found = found or (attachment, place, index)
+            else:
+                kept.append(attachment)
+        holder["Networks"] = kept
+    return spec, found
+
+
+def with_network(spec, detachment, network_id):
+    """A copy of a service spec with a detached attachment back in its place, pointing at network_id."""
+    spec = copy.deepcopy(spec)
+    holder = spec.setdefault("TaskTemplate", {}) if detachment.place == "TaskTemplate" else spec
+    attachments = list(holder.get("Networks") or [])
+    attachments.insert(min(detachment.index, len(attachments)), dict(detachment.attachment, Target=network_id))
+    holder["Networks"] = attachments
+    return spec
+
+
+def tasks_holding(tasks, nodes, network_id):
+    """[(task ID, service ID, node ID, state)] of the service tasks not yet stopped that are attached to the
+    network, leaving out tasks on nodes that are down (they report nothing until they come back)."""
+    down = {n.get("ID") for n in nodes if ((n.get("Status") or {}).get("State") or "ready") in ("down", "unknown")}
+    holding = []
+    for task in tasks:
+        state = (task.get("Status") or {}).get("State")
+        if not task.get("ServiceID") or state not in HOLDING_STATES or task.get("NodeID") in down:
+            continue
+        if any(((a.get("Network") or {}).get("ID")) == network_id for a in task.get("NetworksAttachments") or []):
+            holding.append((task.get("ID"), task.get("ServiceID"), task.get("NodeID"), state))
+    return sorted(holding)
+
+
+def attachment_text(detachment):
+    aliases = detachment.attachment.get("Aliases") or []
+    return "%s (%s)" % (detachment.service, "aliases " + ", ".join(aliases) if aliases else "no aliases")
+
+
+def attach_command(network, detachment):
+    """The docker CLI command that attaches a detached service again, with its aliases."""
+    target = ["name=%s" % network] + ["alias=%s" % a for a in detachment.attachment.get("Aliases") or []]
+    target += ["driver-opt=%s=%s" % kv for kv in sorted((detachment.attachment.get("DriverOpts") or {}).items())]
+    return "docker service update --network-add %s %s" % (",".join(target), detachment.service)
+
+
+# --------------------------------------------------------------------------- the module's run
+
+
+class StepFailed(Exception):
+    """An engine step failed; `fix` says what the operator can do about it."""
+
+    def __init__(self, what, fix=None):
+        super().__init__(what)
+        self.fix = fix or "correct what the engine names"
+
+
+def engine_words(exc):
+    return str(getattr(exc, "explanation", None) or exc)
+
+
+class Recreation:
+    """What a recreate has done so far, so that a failure undoes exactly that."""
+
+    def __init__(self, live):
+        self.live = live  # the network before the run (engine API object)
+        self.detached = []  # Detachment of each service detached from it so far
+        self.old_removed = False
+
+    def touched(self):
+        return [d.service for d in self.detached]
 
 
 class NetworkManager:
-    def __init__(self, module):
+    """Runs swarm_network; client defaults to EngineClient(module), sleep and clock to the real ones."""
+
+    def __init__(self, module, client=None, sleep=time.sleep, clock=time.monotonic):
         self.module = module
         self.params = module.params
-        self.client = EngineClient(module)
-        self.client.require_manager("network %s: swarm_network" % self.params["name"])
+        self.name = module.params["name"]
+        self.client = client or EngineClient(module)
+        self.sleep = sleep
+        self.clock = clock
+        self.client.require_manager("network %s: swarm_network" % self.name)
+
+    # ----------------------------------------------------------------- engine access (raises StepFailed)
+
+    def _engine(self, doing, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (APIError, DockerException) as exc:
+            raise StepFailed("%s failed: %s" % (doing, engine_words(exc))) from None
+
+    def _post(self, doing, path, body, params=None):
+        api = self.client.api
+
+        def post():
+            response = api._post_json(api._url(path), data=body, params=params or {})
+            api._raise_for_status(response)
+            return response
+
+        return self._engine(doing, post)
 
     def find(self):
-        for network in self.client.call("listing networks", self.client.api.networks, names=[self.params["name"]]):
-            if network.get("Name") == self.params["name"]:
-                return self.client.call("reading the network", self.client.api.inspect_network, network["Id"])
+        api = self.client.api
+        for network in self._engine("listing networks", api.networks, names=[self.name]) or []:
+            if network.get("Name") == self.name:
+                return self._engine("reading network %s" % self.name, api.inspect_network, network["Id"])
         return None
 
     def services(self):
-        return self.client.call("listing services", self.client.api.services)
+        return self._engine("listing services", self.client.api.services) or []
+
+    def _networks(self):
+        return self._engine("listing networks", self.client.api.networks) or []
+
+    def _drivers(self):
+        info = self._engine("reading the engine state (docker info)", self.client.api.info) or {}
+        return (info.get("Plugins") or {}).get("Network") or []
+
+    def _update_service(self, service, spec):
+        self._post(
+            "updating service %s" % spec.get("Name"),
+            "/services/%s/update" % service["ID"],
+            spec,
+            params=dict(version=service["Version"]["Index"]),
+        )
+
+    # ----------------------------------------------------------------- run
 
     def run(self):
-        live = self.find()
-        view = network_view(live) if live else None
-        users = services_using(self.services(), view["id"], view["name"]) if view else []
-        result = dict(changed=False, changes={}, recreated=False, services=users)
+        result = dict(changed=False, changes={}, recreated=False, services=[], touched=[])
         try:
+            live = self.find()
+            if live is not None:
+                result["services"] = services_using(self.services(), live["Id"], live["Name"])
             if self.params["state"] == "absent":
-                return self._absent(view, users, result)
-            return self._present(view, users, result)
-        except SwarmDecisionError as exc:
-            self.client.fail("network %s: %s" % (self.params["name"], exc), services=users)
+                return self._absent(live, result)
+            return self._present(live, result)
+        except (SwarmDecisionError, StepFailed) as exc:
+            fix = " Fix: %s." % exc.fix if isinstance(exc, StepFailed) else ""
+            self.client.fail("network %s: %s.%s" % (self.name, str(exc).rstrip("."), fix), **result)
 
-    def _absent(self, view, users, result):
-        if view is None:
+    def _absent(self, live, result):
+        if live is None:
             return dict(result, diff=dict(before={}, after={}))
-        if users:
-            raise SwarmDecisionError("services use it: %s. Remove them (or their attachment) first" % ", ".join(users))
+        view = network_view(live)
+        if result["services"]:
+            raise SwarmDecisionError(
+                "services use it: %s. Fix: remove them (or their attachment) first" % ", ".join(result["services"])
+            )
         if not self.module.check_mode:
-            self.client.call("removing the network", self.client.api.remove_network, view["id"])
+            self._engine("removing network %s" % self.name, self.client.api.remove_network, live["Id"])
         return dict(result, changed=True, network=view, diff=dict(before=view, after={}))
 
-    def _present(self, view, users, result):
-        if view is None:
-            if not self.module.check_mode:
-                self.client.post_json("creating the network", "/networks/create", create_body(self.params))
-                view = network_view(self.find())
-            return dict(result, changed=True, network=view or {}, diff=dict(before={}, after=self._wanted()))
+    def _present(self, live, result):
+        if live is None:
+            body = create_body(self.params)
+            self._check_creatable(body, nothing_changed="nothing was created")
+            view = network_view(self._create_allocated(body)) if not self.module.check_mode else {}
+            return dict(result, changed=True, network=view, diff=dict(before={}, after=self._wanted()))
+        view = network_view(live)
         changes = network_changes(view, self.params)
         result.update(changes=changes, network=view)
         if not changes:
             return dict(result, diff=dict(before=view, after=view))
+        users = result["services"]
         if users and not self.params["recreate"]:
             raise SwarmDecisionError(
-                "%s cannot change on an existing network, and services use it: %s. Set recreate: true to "
+                "%s cannot change on an existing network, and services use it: %s. Fix: set recreate: true to "
                 "detach them, recreate the network and attach them again (their tasks restart)"
                 % (", ".join(sorted(changes)), ", ".join(users))
             )
-        before, after = view, dict(view, **{k: v["after"] for k, v in changes.items()})
+        body = recreate_body(live, self.params)
+        self._check_creatable(body, replaced=live, nothing_changed="nothing was changed and no service detached")
+        after = dict(view, **{k: v["after"] for k, v in changes.items()})
+        result.update(changed=True, recreated=True, touched=users, diff=dict(before=view, after=after))
         if not self.module.check_mode:
-            result["network"] = self._recreate(view, users)
-        return dict(result, changed=True, recreated=True, diff=dict(before=before, after=after))
+            result["network"] = network_view(self._recreate(live, body, users, result))
+        return result
 
     def _wanted(self):
-        return dict({p: self.params[p] for p in PROPERTIES if self.params.get(p) is not None}, name=self.params["name"])
+        return dict({p: self.params[p] for p in PROPERTIES if self.params.get(p) is not None}, name=self.name)
 
-    def _update_service(self, service_id, spec, version):
-        self.client.post_json(
-            "updating service %s" % spec.get("Name"),
-            "/services/%s/update" % service_id,
-            spec,
-            params=dict(version=version),
-        )
-
-    def _recreate(self, view, users):
-        detached = []
-        for service in self.services():
-            if service["Spec"]["Name"] not in users:
-                continue
-            spec, attachment = without_network(service["Spec"], view["id"], view["name"])
-            self._update_service(service["ID"], spec, service["Version"]["Index"])
-            detached.append((service["ID"], attachment))
-        self._remove_when_free(view["id"])
-        self.client.post_json(
-            "creating the network", "/networks/create", create_body(dict(self._wanted_for_create(view)))
-        )
-        new = network_view(self.find())
-        for service_id, attachment in detached:
-            service = self.client.call("reading a service", self.client.api.inspect_service, service_id)
-            spec = service["Spec"]
-            spec.setdefault("TaskTemplate", {}).setdefault("Networks", []).append(
-                dict(attachment or {}, Target=new["id"])
+    def _check_creatable(self, body, nothing_changed, replaced=None):
+        ignore = [replaced["Id"]] if replaced else []
+        problems = creation_problems(body, self._networks(), self._drivers(), ignore_ids=ignore)
+        if problems:
+            what, fix = summarise(problems)
+            raise SwarmDecisionError(
+                "%s would be refused, so %s: %s. Fix: %s"
+                % ("the new network" if replaced else "the network", nothing_changed, what, fix)
             )
-            self._update_service(service_id, spec, service["Version"]["Index"])
-        return new
 
-    def _wanted_for_create(self, view):
-        """The new network: the live properties, overridden by what the task sets."""
-        merged = {p: view.get(p) for p in PROPERTIES}
-        merged.update({p: self.params[p] for p in PROPERTIES if self.params.get(p) is not None})
-        merged["name"] = self.params["name"]
-        return merged
+    # ----------------------------------------------------------------- create, remove
 
-    def _remove_when_free(self, network_id):
-        # Detached tasks leave the network as they restart; until then the engine refuses to remove it.
-        deadline = time.monotonic() + self.params["timeout"]
+    def _create_allocated(self, body):
+        """Create a network and wait until the swarm allocated it; an unallocated one is removed again."""
+        response = self._post("creating network %s" % body["Name"], "/networks/create", body)
+        network_id = response.json()["Id"]
+        deadline = self.clock() + ALLOCATION_WAIT
+        while True:
+            live = self._engine("reading network %s" % body["Name"], self.client.api.inspect_network, network_id)
+            if is_allocated(live):
+                return live
+            if self.clock() > deadline:
+                break
+            self.sleep(0.2)
+        problems = overlap_problems(body, self._networks(), ignore_ids=[network_id]) or [
+            ("the manager's log says why (look for 'Failed allocation')", "correct what the log names")
+        ]
+        try:
+            self.client.api.remove_network(network_id)
+        except (APIError, DockerException) as exc:
+            problems.append(
+                (
+                    "removing the unallocated network %s failed too: %s" % (network_id, engine_words(exc)),
+                    "remove it (docker network rm %s)" % network_id,
+                )
+            )
+        what, fix = summarise(problems)
+        raise StepFailed(
+            "the engine accepted network %s but did not allocate it within %d s: %s"
+            % (body["Name"], ALLOCATION_WAIT, what),
+            fix=fix,
+        )
+
+    def _wait_tasks_stopped(self, live, done, deadline):
+        """Wait until no task of a detached service holds the network: the swarm would remove it as soon as those
+        tasks are told to stop, while a slowly stopping task still holds it on its node."""
+        names = {d.service_id: d.service for d in done.detached}
+        while True:
+            api = self.client.api
+            holding = tasks_holding(
+                self._engine("listing tasks", api.tasks) or [],
+                self._engine("listing nodes", api.nodes) or [],
+                live["Id"],
+            )
+            if not holding:
+                return
+            if self.clock() > deadline:
+                task, service, node, state = holding[0]
+                hostname = self._hostname(node)
+                raise StepFailed(
+                    "the old network was still in use %d s after its services were detached: %d task%s still %s, "
+                    "e.g. task %s of service %s on %s (%s)"
+                    % (
+                        self.params["timeout"],
+                        len(holding),
+                        "s" if len(holding) > 1 else "",
+                        "hold it" if len(holding) > 1 else "holds it",
+                        task,
+                        names.get(service, service),
+                        hostname,
+                        state,
+                    ),
+                    fix="wait until it has stopped (docker service ps %s; a task that ignores SIGTERM stops after its "
+                    "stop grace period), or raise timeout" % names.get(service, service),
+                )
+            self.sleep(1)
+
+    def _hostname(self, node_id):
+        try:
+            node = self.client.api.inspect_node(node_id)
+        except (APIError, DockerException):
+            return node_id
+        return ((node or {}).get("Description") or {}).get("Hostname") or node_id
+
+    def _remove_when_free(self, live, deadline):
+        """Remove the network once the detached tasks have left it; a standalone container fails at once."""
         while True:
             try:
-                self.client.api.remove_network(network_id)
+                self.client.api.remove_network(live["Id"])
                 return
-            except Exception as exc:  # the engine's "has active endpoints" until the tasks are gone
-                if time.monotonic() > deadline:
-                    self.client.fail(
-                        "the network still had attached tasks after %ss: %s" % (self.params["timeout"], exc)
+            except (APIError, DockerException) as exc:  # the engine's "in use by task" until the tasks are gone
+                words = engine_words(exc)
+            holder = self._standalone_container(words)
+            if holder:
+                container, node = holder
+                raise StepFailed(
+                    "the old network could not be removed: a standalone container (%s, on %s) is attached to it"
+                    % (container, node),
+                    fix="disconnect it (docker network disconnect %s %s, on %s) or remove it"
+                    % (self.name, container, node),
+                )
+            if self.clock() > deadline:
+                raise StepFailed(
+                    "the old network was still in use %d s after its services were detached (the engine: %s)"
+                    % (self.params["timeout"], words),
+                    fix="find what still uses it (docker inspect on the task the engine names), or raise timeout",
+                )
+            self.sleep(1)
+
+    def _wait_until_released(self, live):
+        # The swarm forgets a removed network at once, but this manager's engine keeps its own copy until its
+        # local endpoints are torn down, and refuses a new network of the same name until then.
+        deadline = self.clock() + self.params["timeout"]
+        while any(n.get("Id") == live["Id"] for n in self._networks()):
+            if self.clock() > deadline:
+                raise StepFailed(
+                    "the old network was removed from the swarm, but this manager's engine still held it %d s later"
+                    % self.params["timeout"],
+                    fix="wait until docker network ls on this manager no longer lists it, or raise timeout",
+                )
+            self.sleep(0.5)
+
+    def _standalone_container(self, words):
+        """(container ID, node name) when the engine's refusal names the attachment task of a standalone
+        container, which never leaves by itself; else None."""
+        match = IN_USE_BY_TASK.search(words)
+        if not match:
+            return None
+        try:
+            task = self.client.api.inspect_task(match.group(1))
+            container = ((task.get("Spec") or {}).get("NetworkAttachmentSpec") or {}).get("ContainerID")
+            if not container:
+                return None
+            node = self.client.api.inspect_node(task.get("NodeID"))
+        except (APIError, DockerException):
+            return None
+        return container[:12], ((node or {}).get("Description") or {}).get("Hostname") or task.get("NodeID")
+
+    # ----------------------------------------------------------------- recreate and its undo
+
+    def _recreate(self, live, body, users, result):
+        """Detach, remove, create, attach again; on a failure, undo and fail saying what happened."""
+        done = Recreation(live)
+        try:
+            for service in self.services():
+                if service["Spec"]["Name"] in users:
+                    self._detach(service, live, done)
+            deadline = self.clock() + self.params["timeout"]
+            self._wait_tasks_stopped(live, done, deadline)
+            self._remove_when_free(live, deadline)
+            done.old_removed = True
+            self._wait_until_released(live)
+            new = self._create_allocated(body)
+        except StepFailed as failure:
+            changed = bool(done.detached or done.old_removed)
+            self.client.fail(
+                self._undo(done, failure), **dict(result, changed=changed, recreated=False, touched=done.touched())
+            )
+        not_attached = self._attach_again(done.detached, new["Id"])
+        if not_attached:
+            self.client.fail(
+                "network %s: it was recreated (new ID %s), but %s could not be attached to it again: %s. Fix: %s"
+                % (
+                    self.name,
+                    new["Id"],
+                    ", ".join(d.service for d, _ in not_attached),
+                    "; ".join(why for _, why in not_attached),
+                    "; ".join(attach_command(self.name, d) for d, _ in not_attached),
+                ),
+                **dict(result, touched=done.touched(), network=network_view(new)),
+            )
+        return new
+
+    def _detach(self, service, live, done):
+        spec, found = without_network(service["Spec"], live["Id"], live["Name"])
+        if found is None:
+            return
+        self._update_service(service, spec)
+        done.detached.append(Detachment(service["ID"], service["Spec"]["Name"], *found))
+
+    def _attach_again(self, detached, network_id):
+        """Put each detachment back, pointing at network_id; returns [(detachment, why)] of those that failed."""
+        failed = []
+        for detachment in detached:
+            try:
+                service = self._engine(
+                    "reading service %s" % detachment.service, self.client.api.inspect_service, detachment.service_id
+                )
+                self._update_service(service, with_network(service["Spec"], detachment, network_id))
+            except StepFailed as exc:
+                failed.append((detachment, str(exc)))
+        return failed
+
+    def _undo(self, done, failure):
+        """Undo a failed recreate; returns the error message: what failed, what was undone, what is left."""
+        head = "network %s: the recreate failed: %s." % (self.name, str(failure).rstrip("."))
+        if not done.detached and not done.old_removed:
+            return "%s Nothing had changed. Fix: %s, then run again." % (head, failure.fix)
+        touched = " Services touched (their tasks restarted): %s." % (", ".join(done.touched()) or "none")
+        target, network_note = done.live["Id"], ""
+        if done.old_removed:
+            restore = clone_body(done.live)
+            try:
+                try:  # this manager refuses the name while it still holds its copy of the old network
+                    self._wait_until_released(done.live)
+                except StepFailed:
+                    pass  # the create below then says so
+                target = self._create_allocated(restore)["Id"]
+            except StepFailed as exc:
+                return (
+                    "%s Undo failed: network %s is gone and could not be created again (%s); detached from it: %s.%s"
+                    " Fix: %s; %s; %s; then run again."
+                    % (
+                        head,
+                        self.name,
+                        str(exc).rstrip("."),
+                        ", ".join(attachment_text(d) for d in done.detached) or "no service",
+                        touched,
+                        exc.fix,
+                        create_command(restore),
+                        "; ".join(attach_command(self.name, d) for d in done.detached) or "nothing to attach",
                     )
-                time.sleep(1)
+                )
+            network_note = "network %s was created again with its previous settings (new ID %s); " % (self.name, target)
+        not_attached = self._attach_again(done.detached, target)
+        if not_attached:
+            return "%s Undo incomplete: %s%s could not be attached to it again (%s).%s Fix: %s; %s; then run again." % (
+                head,
+                network_note,
+                ", ".join(d.service for d, _ in not_attached),
+                "; ".join(why for _, why in not_attached),
+                touched,
+                "; ".join(attach_command(self.name, d) for d, _ in not_attached),
+                failure.fix,
+            )
+        return (
+            "%s Undone: %severy detached service is attached to it again as before: %s.%s Fix: %s, then run again."
+            % (
+                head,
+                network_note,
+                ", ".join(attachment_text(d) for d in done.detached) or "none",
+                touched,
+                failure.fix,
+            )
+        )
 
 
 def main():

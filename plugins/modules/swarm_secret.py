@@ -12,64 +12,23 @@ version_added: "0.1.0"
 description:
   - Creates, rotates and removes swarm secrets (C(docker secret create), C(docker secret rm)), from a manager.
   - A swarm secret cannot change once created and cannot be removed while a service uses it. With
-    O(versioned=true) (the default) each value is its own secret, named C(<name>_<first 12 hex of the sha256>)
-    and labelled C(swarmplane.name) and C(swarmplane.sha256). A new value creates a new version next to the old
-    ones (rotation); point the services at the returned RV(name) and their tasks pick it up on the service
-    update. An unchanged value finds its version by the label and changes nothing.
+    O(versioned=true) (the default) each value is its own secret, named after a keyed digest of the value and
+    labelled C(swarmplane.name) and C(swarmplane.hmac). A new value creates a new version next to the old ones
+    (rotation); point the services at the returned RV(name) and their tasks pick it up on the service update.
+    An unchanged value finds its version by the label and changes nothing.
   - Old versions beyond O(keep_versions) that no service uses (nor a service's previous spec, which a rollback
     returns to) are removed, on every run.
-  - With O(versioned=false) the secret is named O(name) exactly. A changed value on a secret services use
-    fails and names the services; on an unused secret it removes the secret and creates it again.
-  - The engine never returns secret data, so the value is compared by the sha256 in the label. The hash is
-    returned and shown in diffs; the data never is.
+  - The engine never returns secret data, so the value is compared through the digest in the label. Neither the
+    data nor a plain hash of it is ever returned or shown.
 options:
-  name:
-    description: Logical name of the secret; versions are named after it.
-    type: str
-    required: true
   data:
     description:
       - The secret's value. Mutually exclusive with O(data_src).
       - Binary values are best given base64-encoded, with O(data_is_b64=true).
     type: str
-  data_src:
-    description: Path of a file on the managed host whose content is the secret's value.
-    type: path
-  data_is_b64:
-    description: O(data) is base64-encoded; the secret holds the decoded bytes.
-    type: bool
-    default: false
-  labels:
-    description:
-      - Labels of the secret (of its current version). Unset, the live labels are kept.
-      - The labels C(swarmplane.name) and C(swarmplane.sha256) are always set by the module.
-    type: dict
-  state:
-    description:
-      - V(present) makes sure a secret holds the value (O(data) or O(data_src) is required).
-      - V(absent) removes every version of O(name) that no service uses, and fails naming the versions
-        that services still use.
-    type: str
-    choices: [present, absent]
-    default: present
-  versioned:
-    description: Each value is its own secret C(<name>_<hash>); false names the secret O(name) exactly.
-    type: bool
-    default: true
-  keep_versions:
-    description: How many old versions to keep besides the current one. Older versions are removed unless a service uses them.
-    type: int
-    default: 2
 extends_documentation_fragment:
+  - swarmplane.cluster.versioned
   - swarmplane.cluster.engine
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-    details: Before and after show secret names, hashes and labels, never the data.
-notes:
-  - Run it once per swarm, on a manager (C(run_once) on the managers group).
 author:
   - swarmplane contributors
 seealso:
@@ -115,6 +74,13 @@ EXAMPLES = r"""
     name: old_token
     state: absent
   run_once: true
+
+- name: Remove also the versions only a rollback would return to (docker service rollback then fails)
+  swarmplane.cluster.swarm_secret:
+    name: old_token
+    state: absent
+    force: true
+  run_once: true
 """
 
 RETURN = r"""
@@ -122,19 +88,21 @@ name:
   description: Name of the swarm secret that holds the value; services reference this name.
   returned: state=present
   type: str
-  sample: db_password_9f86d081884c
+  sample: db_password_5e1a0c9b77d2
 id:
   description: ID of that secret (null in check mode when it would be created).
   returned: state=present
   type: str
-sha256:
-  description: sha256 hex digest of the value (the hash, not the secret).
+hmac:
+  description:
+    - HMAC-SHA256 (hex) of the value under the swarm's naming key; the version name ends with its first 12 hex.
+    - Tells nothing about the value without the key.
   returned: state=present
   type: str
 versions:
   description:
     - Names of the versions left after the run, the current one first, then the others newest first.
-    - With state=absent, the versions that services still use.
+    - With state=absent, the versions still needed, by a service or by a service's rollback target.
   returned: always
   type: list
   elements: str
@@ -170,6 +138,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             versioned=dict(type="bool", default=True),
             keep_versions=dict(type="int", default=2),
+            force=dict(type="bool", default=False),
             **ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,

@@ -1,18 +1,31 @@
-"""Pure logic of plugins/modules/swarm_network.py: the module's view of a live network, the changes a task asks
-for, the create body, and which services use a network (and their specs without it)."""
+"""plugins/modules/swarm_network.py: the pure logic (the module's view of a live network, the changes a task asks
+for, the create bodies, what the engine would refuse, which services use a network and their specs without it),
+and runs of the module against an in-memory engine that injects the failures of a recreate."""
 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
+from docker.errors import APIError
 
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineClient
 from ansible_collections.swarmplane.cluster.plugins.modules.swarm_network import (
+    ALLOCATION_WAIT,
+    Detachment,
+    NetworkManager,
+    attach_command,
+    clone_body,
     create_body,
+    create_command,
+    creation_problems,
     network_changes,
     network_view,
+    recreate_body,
     service_network_targets,
     services_using,
+    with_network,
     without_network,
 )
 
@@ -295,7 +308,14 @@ def test_services_using_a_network_no_service_uses():
     assert services_using([], NET_ID, "backend") == []
 
 
-def test_without_network_removes_only_that_attachment_and_returns_it():
+def aliased(name, network_id, aliases, before=(), after=()):
+    """A service attached to the network with aliases, between other attachments."""
+    svc = service(name, task_networks=[*before, network_id, *after])
+    svc["Spec"]["TaskTemplate"]["Networks"][len(before)]["Aliases"] = list(aliases)
+    return svc
+
+
+def test_without_network_removes_only_that_attachment_and_says_where_it_was():
     spec = dict(
         Name="web",
         TaskTemplate=dict(
@@ -308,8 +328,8 @@ def test_without_network_removes_only_that_attachment_and_returns_it():
         ),
     )
     original = copy.deepcopy(spec)
-    new_spec, removed = without_network(spec, NET_ID, "backend")
-    assert removed == dict(Target=NET_ID, Aliases=["web", "www"])
+    new_spec, found = without_network(spec, NET_ID, "backend")
+    assert found == (dict(Target=NET_ID, Aliases=["web", "www"]), "TaskTemplate", 1)
     assert new_spec == dict(
         Name="web",
         TaskTemplate=dict(
@@ -322,24 +342,638 @@ def test_without_network_removes_only_that_attachment_and_returns_it():
 
 def test_without_network_matches_the_attachment_by_name():
     spec = dict(Name="web", TaskTemplate=dict(Networks=[dict(Target="backend"), dict(Target="frontend")]))
-    new_spec, removed = without_network(spec, NET_ID, "backend")
-    assert removed == dict(Target="backend")
+    new_spec, found = without_network(spec, NET_ID, "backend")
+    assert found == (dict(Target="backend"), "TaskTemplate", 0)
     assert new_spec["TaskTemplate"]["Networks"] == [dict(Target="frontend")]
 
 
-def test_without_network_on_a_spec_not_attached_returns_no_attachment():
+def test_without_network_on_a_spec_not_attached_finds_nothing():
     spec = dict(Name="web", TaskTemplate=dict(Networks=[dict(Target="frontend-id")]))
-    new_spec, removed = without_network(spec, NET_ID, "backend")
-    assert removed is None
+    new_spec, found = without_network(spec, NET_ID, "backend")
+    assert found is None
     assert new_spec == spec
-    new_spec, removed = without_network(dict(Name="cron"), NET_ID, "backend")
-    assert removed is None
+    new_spec, found = without_network(dict(Name="cron"), NET_ID, "backend")
+    assert found is None
     assert new_spec == dict(Name="cron", TaskTemplate=dict(Networks=[]))
 
 
 def test_without_network_removes_an_attachment_in_the_deprecated_spec_networks():
-    svc = service("legacy", spec_networks=[NET_ID, "frontend-id"])
+    svc = service("legacy", spec_networks=["frontend-id", NET_ID])
     assert services_using([svc], NET_ID, "backend") == ["legacy"]
-    new_spec, removed = without_network(svc["Spec"], NET_ID, "backend")
-    assert removed == dict(Target=NET_ID)
+    new_spec, found = without_network(svc["Spec"], NET_ID, "backend")
+    assert found == (dict(Target=NET_ID), "Spec", 1)
     assert NET_ID not in service_network_targets(dict(Spec=new_spec))
+
+
+def test_with_network_puts_the_attachment_back_in_its_place_with_the_new_target():
+    svc = aliased("web", NET_ID, ["web", "www"], before=["frontend-id"], after=["monitoring-id"])
+    detached_spec, found = without_network(svc["Spec"], NET_ID, "backend")
+    back = with_network(detached_spec, Detachment(svc["ID"], "web", *found), "new-id")
+    expected = copy.deepcopy(svc["Spec"])
+    expected["TaskTemplate"]["Networks"][1]["Target"] = "new-id"
+    assert back == expected
+    legacy = service("legacy", spec_networks=["frontend-id", NET_ID])
+    detached_spec, found = without_network(legacy["Spec"], NET_ID, "backend")
+    assert (
+        with_network(detached_spec, Detachment("x", "legacy", *found), NET_ID)["Networks"] == legacy["Spec"]["Networks"]
+    )
+
+
+def test_attach_command_gives_the_aliases_and_driver_options_back():
+    detachment = Detachment("x", "web", dict(Target=NET_ID, Aliases=["web", "www"], DriverOpts={"a": "1"}), "", 0)
+    assert attach_command("backend", detachment) == (
+        "docker service update --network-add name=backend,alias=web,alias=www,driver-opt=a=1 web"
+    )
+    assert attach_command("backend", Detachment("x", "api", dict(Target=NET_ID), "", 0)) == (
+        "docker service update --network-add name=backend api"
+    )
+
+
+# ----------------------------------------------------------------- bodies of a recreate and its undo
+
+
+def test_clone_body_keeps_every_setting_but_the_allocated_vni():
+    body = clone_body(live_network())
+    assert body == dict(
+        Name="backend",
+        CheckDuplicate=True,
+        Driver="overlay",
+        Scope="swarm",
+        Attachable=True,
+        Internal=False,
+        EnableIPv6=False,
+        Options={"com.docker.network.driver.mtu": "1400", "encrypted": ""},
+        Labels={"tier": "back"},
+        IPAM=dict(
+            Driver="default",
+            Config=[
+                dict(Subnet="10.30.0.0/24", Gateway="10.30.0.1", IPRange="10.30.0.128/25"),
+                dict(Subnet="fd00:30::/64", Gateway="fd00:30::1"),
+            ],
+        ),
+    )
+
+
+def test_recreate_body_changes_only_what_the_task_sets():
+    body = recreate_body(live_network(), params(attachable=False, mtu=1450, encrypted=False, labels=dict(a=1)))
+    assert (body["Attachable"], body["Labels"]) == (False, {"a": "1"})
+    assert body["Options"] == {"com.docker.network.driver.mtu": "1450"}
+    assert body["IPAM"] == clone_body(live_network())["IPAM"]
+
+
+def test_recreate_body_with_a_new_subnet_drops_the_old_gateway_and_range():
+    body = recreate_body(live_network(), params(subnet="10.40.0.0/24"))
+    assert body["IPAM"]["Config"] == [dict(Subnet="10.40.0.0/24"), dict(Subnet="fd00:30::/64", Gateway="fd00:30::1")]
+    body = recreate_body(live_network(), params(subnet="10.40.0.0/24", gateway="10.40.0.254"))
+    assert body["IPAM"]["Config"][0] == dict(Subnet="10.40.0.0/24", Gateway="10.40.0.254")
+    bare = dict(Name="plain", Id="abc", Driver="overlay")
+    assert recreate_body(bare, params(subnet="10.50.0.0/24"))["IPAM"] == dict(
+        Driver="default", Config=[dict(Subnet="10.50.0.0/24")]
+    )
+
+
+def test_create_command_recreates_the_network_by_hand():
+    assert create_command(clone_body(live_network())) == (
+        "docker network create -d overlay --scope swarm --attachable --subnet 10.30.0.0/24 --gateway 10.30.0.1 "
+        "--ip-range 10.30.0.128/25 --subnet fd00:30::/64 --gateway fd00:30::1 --opt com.docker.network.driver.mtu=1400 "
+        "--opt encrypted --label tier=back backend"
+    )
+
+
+# ----------------------------------------------------------------- what the engine would refuse
+
+DRIVERS = ["bridge", "host", "ipvlan", "macvlan", "null", "overlay"]
+
+
+def listed(name, subnet, scope="swarm", network_id=None):
+    return dict(Name=name, Id=network_id or "id-" + name, Scope=scope, IPAM=dict(Config=[dict(Subnet=subnet)]))
+
+
+def test_creation_problems_of_a_good_network_are_none():
+    body = create_body(params(subnet="10.30.0.0/24", gateway="10.30.0.1", ip_range="10.30.0.128/25"))
+    others = [listed("ingress", "10.0.0.0/24"), listed("bridge", "10.30.0.0/16", scope="local")]
+    assert creation_problems(body, others, DRIVERS) == []
+    assert creation_problems(create_body(params()), others, DRIVERS) == []
+
+
+def test_a_subnet_overlapping_another_swarm_network_is_a_problem_but_not_the_replaced_one():
+    body = create_body(params(subnet="10.0.0.0/23"))
+    others = [listed("ingress", "10.0.0.0/24"), listed("backend", "10.0.1.0/24", network_id=NET_ID)]
+    problems = creation_problems(body, others, DRIVERS)
+    assert [p for p, _ in problems] == [
+        "subnet 10.0.0.0/23 overlaps subnet 10.0.0.0/24 of network ingress",
+        "subnet 10.0.0.0/23 overlaps subnet 10.0.1.0/24 of network backend",
+    ]
+    assert "choose a subnet that no other swarm network uses" in problems[0][1]
+    assert len(creation_problems(body, others, DRIVERS, ignore_ids=[NET_ID])) == 1
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        (dict(subnet="10.30.0.0/33"), "subnet 10.30.0.0/33 is not a network in CIDR form"),
+        (dict(subnet="10.30.0.0/24", gateway="10.31.0.1"), "gateway 10.31.0.1 is not in subnet 10.30.0.0/24"),
+        (dict(subnet="10.30.0.0/24", gateway="nope"), "gateway nope is not in subnet 10.30.0.0/24"),
+        (dict(subnet="10.30.0.0/24", ip_range="10.31.0.0/25"), "ip_range 10.31.0.0/25 is not within subnet"),
+        (dict(subnet="10.30.0.0/24", ip_range="fd00::/64"), "ip_range fd00::/64 is not within subnet"),
+        (dict(driver="nosuch"), "driver nosuch is not on this engine (it has bridge, host, ipvlan, macvlan"),
+        (dict(mtu=-1), "mtu -1 is outside 68-65535, so every task on the network would fail to start"),
+        (dict(mtu=67), "mtu 67 is outside 68-65535"),
+        (dict(mtu=65536), "mtu 65536 is outside 68-65535"),
+    ],
+)
+def test_what_the_engine_refuses_is_a_problem(given, problem):
+    problems = creation_problems(create_body(params(**given)), [], DRIVERS)
+    assert len(problems) == 1 and problems[0][0].startswith(problem)
+
+
+# ----------------------------------------------------------------- runs against an in-memory engine
+
+
+class Failed(Exception):
+    def __init__(self, msg, **result):
+        super().__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
+class FakeModule:
+    def __init__(self, params, check_mode=False):
+        self.params = params
+        self.check_mode = check_mode
+
+
+class Response:
+    def __init__(self, payload):
+        self.payload = payload
+
+    def json(self):
+        return self.payload
+
+
+class FakeEngine:
+    """The parts of the engine API swarm_network uses, as a swarm manager of engine 20.10 behaves:
+
+    - a network whose subnet overlaps another swarm network's is created but never allocated;
+    - a network is not removed while a service spec or a task uses it: detached tasks leave it after
+      `lingering` refusals, a standalone container never;
+    - a removed network stays in this manager's listing for `held` more listings (its local copy), and its name
+      cannot be taken again until then;
+    - every write is recorded in `writes`; `on_removed` runs after the network is removed (to inject a failure);
+    - a detached task of web stops slowly: it is listed as running on backend for `stopping` more task listings,
+      and as on the real swarm, backend can be removed meanwhile, but this manager then keeps its copy for good;
+      with `node_down`, that task's node is down.
+    """
+
+    def __init__(self):
+        self.nets = {}
+        self.service_list = []
+        self.writes = []
+        self.lingering = 0
+        self.standalone = None  # (network id, container id, node) of a container attached by docker run
+        self.failing_updates = set()  # service names whose updates the engine refuses
+        self.on_removed = None
+        self.created = 0
+        self.held = 0
+        self.local_copies = []
+        self.stopping = 0
+        self.node_down = False
+
+    # networks
+    def add_network(self, name, subnet, **settings):
+        body = create_body(params(name=name, subnet=subnet, **settings))
+        return self._create(body)
+
+    def _create(self, body):
+        if body["Name"] in {n["Name"] for n in list(self.nets.values()) + self.local_copies}:
+            raise APIError("409", explanation="network with name %s already exists" % body["Name"])
+        self.created += 1
+        network_id = "net-%d" % self.created
+        configs = [dict(c) for c in (body.get("IPAM") or {}).get("Config") or []]
+        if not configs:
+            configs = [dict(Subnet="10.0.%d.0/24" % (100 + self.created), Gateway="10.0.%d.1" % (100 + self.created))]
+        live = dict(body, Id=network_id, IPAM=dict(Driver="default", Config=configs))
+        live.pop("CheckDuplicate")
+        live["Options"] = dict(live.get("Options") or {}, **{"com.docker.network.driver.overlay.vxlanid_list": "4097"})
+        if creation_problems(live, list(self.nets.values()), DRIVERS):
+            live.update(Driver="", IPAM=dict(Driver="", Config=None), Options=None)
+        self.nets[network_id] = live
+        return network_id
+
+    def networks(self, names=None):
+        found = [copy.deepcopy(n) for n in list(self.nets.values()) + self.local_copies]
+        if self.local_copies:
+            self.held -= 1
+            self.local_copies = self.local_copies if self.held > 0 else []
+        return [n for n in found if names is None or n["Name"] in names]
+
+    def inspect_network(self, network_id):
+        return copy.deepcopy(self.nets[network_id])
+
+    def remove_network(self, network_id):
+        users = [s["Spec"]["Name"] for s in self.service_list if network_id in service_network_targets(s)]
+        if users:
+            raise APIError("500", explanation="network %s is in use by service %s" % (network_id, users[0]))
+        if self.standalone and self.standalone[0] == network_id:
+            raise APIError("500", explanation="network %s is in use by task attach1" % network_id)
+        if self.lingering:
+            self.lingering -= 1
+            raise APIError("500", explanation="network %s is in use by task servicetask1" % network_id)
+        removed = self.nets.pop(network_id)
+        self.writes.append(("rm", removed["Name"]))
+        if self.stopping and not self.node_down:  # the slow task runs on this manager (node-1)
+            self.held = 10**6
+        if self.held:
+            self.local_copies.append(removed)
+        if self.on_removed:
+            self.on_removed(self)
+
+    def info(self):
+        return dict(Plugins=dict(Network=DRIVERS), Swarm=dict(LocalNodeState="active", ControlAvailable=True))
+
+    def tasks(self):
+        if not self.stopping:
+            return []
+        self.stopping -= 1
+        backend = next(i for i, n in self.nets.items() if n["Name"] == "backend")
+        return [
+            dict(ID="readytask1", ServiceID="id-web", NodeID="node-2", Status=dict(State="ready")),
+            dict(
+                ID="slowtask1",
+                ServiceID="id-web",
+                NodeID="node-1",
+                DesiredState="shutdown",
+                Status=dict(State="running"),
+                NetworksAttachments=[dict(Network=dict(ID=backend))],
+            ),
+        ]
+
+    def nodes(self):
+        return [
+            dict(ID="node-1", Status=dict(State="down" if self.node_down else "ready")),
+            dict(ID="node-2", Status=dict(State="ready")),
+        ]
+
+    def inspect_task(self, task_id):
+        if task_id == "attach1":
+            return dict(ID=task_id, NodeID="node-2", Spec=dict(NetworkAttachmentSpec=dict(ContainerID="c0ffee" * 10)))
+        return dict(ID=task_id, NodeID="node-1", Spec=dict(ContainerSpec=dict(Image="web")))
+
+    def inspect_node(self, node_id):
+        return dict(ID=node_id, Description=dict(Hostname={"node-1": "manager-1", "node-2": "worker-1"}[node_id]))
+
+    # services
+    def services(self):
+        return copy.deepcopy(self.service_list)
+
+    def inspect_service(self, service_id):
+        return copy.deepcopy(next(s for s in self.service_list if s["ID"] == service_id))
+
+    def service(self, name):
+        return next(s for s in self.service_list if s["Spec"]["Name"] == name)
+
+    # raw requests
+    def _url(self, path):
+        return path
+
+    def _raise_for_status(self, response):
+        pass
+
+    def _post_json(self, url, data=None, params=None):
+        if url == "/networks/create":
+            self.writes.append(("create", data["Name"]))
+            return Response(dict(Id=self._create(copy.deepcopy(data))))
+        service = next(s for s in self.service_list if url == "/services/%s/update" % s["ID"])
+        assert params == dict(version=service["Version"]["Index"]), "stale version"
+        if data["Name"] in self.failing_updates:
+            raise APIError("500", explanation="update out of sequence")
+        self.writes.append(("update", data["Name"]))
+        service.update(PreviousSpec=service["Spec"], Spec=copy.deepcopy(data))
+        service["Version"] = dict(Index=service["Version"]["Index"] + 1)
+        return Response({})
+
+
+class FakeClient:
+    def __init__(self, api):
+        self.api = api
+
+    def fail(self, msg, **kwargs):
+        raise Failed(msg, **kwargs)
+
+    def info(self):
+        return self.api.info()
+
+    require_manager = EngineClient.require_manager
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def time(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def run(engine, check_mode=False, **given):
+    module = FakeModule(params(**given), check_mode=check_mode)
+    clock = Clock()
+    return NetworkManager(module, client=FakeClient(engine), sleep=clock.sleep, clock=clock.time).run()
+
+
+def attachments(engine):
+    """{service: [(network name, aliases)]}: what the services are attached to, by network name."""
+    names = {n["Id"]: n["Name"] for n in engine.nets.values()}
+    return {
+        s["Spec"]["Name"]: [
+            (names.get(a["Target"], "gone:" + a["Target"]), a.get("Aliases"))
+            for a in s["Spec"]["TaskTemplate"].get("Networks") or []
+        ]
+        for s in engine.service_list
+    }
+
+
+@pytest.fixture
+def engine():
+    """backend (10.30.0.0/24) used by web (aliases web, www, between two other networks) and api; other
+    (10.50.0.0/24) used by nobody."""
+    engine = FakeEngine()
+    frontend = engine.add_network("frontend", "10.20.0.0/24")
+    backend = engine.add_network("backend", "10.30.0.0/24", attachable=False)
+    engine.add_network("other", "10.50.0.0/24")
+    engine.service_list = [
+        aliased("web", backend, ["web", "www"], before=[frontend]),
+        aliased("api", backend, []),
+        service("cron", task_networks=[frontend]),
+    ]
+    engine.writes.clear()
+    return engine
+
+
+BEFORE = {
+    "web": [("frontend", None), ("backend", ["web", "www"])],
+    "api": [("backend", [])],
+    "cron": [("frontend", None)],
+}
+
+
+def test_a_recreate_detaches_removes_creates_and_attaches_again_with_the_aliases(engine):
+    result = run(engine, attachable=True, recreate=True)
+    assert result["changed"] is True and result["recreated"] is True
+    assert result["touched"] == ["api", "web"] and result["services"] == ["api", "web"]
+    assert result["network"]["attachable"] is True
+    assert engine.writes == [
+        ("update", "web"),
+        ("update", "api"),
+        ("rm", "backend"),
+        ("create", "backend"),
+        ("update", "web"),
+        ("update", "api"),
+    ]
+    assert attachments(engine) == BEFORE
+    assert run(engine, attachable=True, recreate=True)["changed"] is False
+
+
+def test_a_recreate_waits_for_the_detached_tasks_to_leave(engine):
+    engine.lingering = 5
+    result = run(engine, attachable=True, recreate=True)
+    assert result["recreated"] is True and engine.lingering == 0
+    assert attachments(engine) == BEFORE
+
+
+def test_a_recreate_removes_the_old_network_only_once_the_detached_tasks_have_stopped(engine):
+    engine.stopping = 5
+    result = run(engine, attachable=True, recreate=True)
+    assert result["recreated"] is True and engine.stopping == 0
+    assert attachments(engine) == BEFORE
+
+
+def test_a_task_that_does_not_stop_in_time_fails_the_recreate_before_the_removal_and_it_is_undone(engine):
+    backend = next(i for i, n in engine.nets.items() if n["Name"] == "backend")
+    engine.stopping = 10**6
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True, timeout=30)
+    assert failed.value.msg == (
+        "network backend: the recreate failed: the old network was still in use 30 s after its services were "
+        "detached: 1 task still holds it, e.g. task slowtask1 of service web on manager-1 (running). Undone: every "
+        "detached service is attached to it again as before: web (aliases web, www), api (no aliases). Services "
+        "touched (their tasks restarted): web, api. Fix: wait until it has stopped (docker service ps web; a task "
+        "that ignores SIGTERM stops after its stop grace period), or raise timeout, then run again."
+    )
+    assert ("rm", "backend") not in engine.writes and engine.nets[backend]["Name"] == "backend"
+    assert attachments(engine) == BEFORE
+
+
+def test_a_task_on_a_node_that_is_down_does_not_hold_the_recreate(engine):
+    engine.stopping, engine.node_down = 10**6, True
+    result = run(engine, attachable=True, recreate=True, timeout=30)
+    assert result["recreated"] is True and attachments(engine) == BEFORE
+
+
+def test_the_undo_waits_until_this_manager_lets_go_of_the_old_network_before_making_it_again(engine):
+    engine.held = 15  # longer than the recreate waits (timeout 5), shorter than the undo's wait
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True, timeout=5)
+    assert failed.value.msg.startswith(
+        "network backend: the recreate failed: the old network was removed from the swarm, but this manager's engine "
+        "still held it 5 s later. Undone: network backend was created again with its previous settings (new ID "
+    )
+    assert attachments(engine) == BEFORE and engine.local_copies == []
+
+
+def test_a_recreate_waits_until_this_manager_lets_go_of_the_old_network(engine):
+    engine.held = 4
+    result = run(engine, attachable=True, recreate=True)
+    assert result["recreated"] is True and engine.local_copies == []
+    assert attachments(engine) == BEFORE
+
+
+def test_an_old_network_this_manager_never_lets_go_of_is_named_and_the_undo_says_what_is_left(engine):
+    engine.held = 10**6
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True, timeout=5)
+    assert failed.value.msg.startswith(
+        "network backend: the recreate failed: the old network was removed from the swarm, but this manager's engine "
+        "still held it 5 s later. Undo failed: network backend is gone and could not be created again (creating "
+        "network backend failed: network with name backend already exists); detached from it: web (aliases web, "
+        "www), api (no aliases)."
+    )
+
+
+def test_check_mode_names_the_services_a_recreate_would_touch_and_writes_nothing(engine):
+    result = run(engine, check_mode=True, attachable=True, recreate=True)
+    assert result["changed"] is True and result["touched"] == ["api", "web"]
+    assert result["diff"]["after"]["attachable"] is True
+    assert engine.writes == []
+
+
+def test_a_new_subnet_overlapping_another_network_is_refused_before_any_service_is_touched(engine):
+    for check_mode in (True, False):
+        with pytest.raises(Failed) as failed:
+            run(engine, check_mode=check_mode, subnet="10.50.0.0/25", recreate=True)
+        assert failed.value.msg == (
+            "network backend: the new network would be refused, so nothing was changed and no service detached: "
+            "subnet 10.50.0.0/25 overlaps subnet 10.50.0.0/24 of network other. Fix: choose a subnet that no other "
+            "swarm network uses (docker network inspect NAME --format '{{json .IPAM.Config}}' shows each network's)."
+        )
+        assert failed.value.result["touched"] == [] and failed.value.result["services"] == ["api", "web"]
+    assert engine.writes == []
+
+
+def test_an_mtu_no_interface_can_have_is_refused_before_any_service_is_touched(engine):
+    with pytest.raises(Failed) as failed:
+        run(engine, mtu=10, recreate=True)
+    assert failed.value.msg == (
+        "network backend: the new network would be refused, so nothing was changed and no service detached: mtu 10 "
+        "is outside 68-65535, so every task on the network would fail to start. Fix: give an mtu of at most the "
+        "underlay MTU minus 50 (1450 on a 1500 underlay)."
+    )
+    assert failed.value.result["touched"] == [] and engine.writes == []
+    assert creation_problems(create_body(params(mtu=68)), [], DRIVERS) == []
+    assert creation_problems(create_body(params(mtu=65535)), [], DRIVERS) == []
+
+
+def test_a_new_subnet_may_overlap_the_network_it_replaces(engine):
+    result = run(engine, subnet="10.30.0.0/23", recreate=True)
+    assert result["network"]["subnet"] == "10.30.0.0/23" and result["network"]["gateway"] is None
+    assert attachments(engine) == BEFORE
+
+
+def test_a_standalone_container_on_the_network_fails_at_once_and_the_services_are_attached_again(engine):
+    backend = next(n["Id"] for n in engine.nets.values() if n["Name"] == "backend")
+    engine.standalone = (backend, "c0ffee", "worker-1")
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True)
+    assert failed.value.msg == (
+        "network backend: the recreate failed: the old network could not be removed: a standalone container "
+        "(c0ffeec0ffee, on worker-1) is attached to it. Undone: every detached service is attached to it again as "
+        "before: web (aliases web, www), api (no aliases). Services touched (their tasks restarted): web, api. "
+        "Fix: disconnect it (docker network disconnect backend c0ffeec0ffee, on worker-1) or remove it, then run again."
+    )
+    assert failed.value.result["touched"] == ["web", "api"] and failed.value.result["changed"] is True
+    assert attachments(engine) == BEFORE
+    assert engine.nets[backend]["Attachable"] is False  # the very same network
+
+
+def test_tasks_that_never_leave_time_out_and_the_services_are_attached_again(engine):
+    engine.lingering = 10**6
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True, timeout=30)
+    assert failed.value.msg.startswith(
+        "network backend: the recreate failed: the old network was still in use 30 s after its services were "
+        "detached (the engine: network net-2 is in use by task servicetask1). Undone: every detached service"
+    )
+    assert failed.value.msg.endswith(
+        "Fix: find what still uses it (docker inspect on the task the engine names), or raise timeout, then run again."
+    )
+    assert attachments(engine) == BEFORE
+
+
+def blocker(subnet):
+    """An on_removed hook: another network takes the subnet while the old one is being removed."""
+
+    def take(engine):
+        engine.on_removed = None
+        engine.add_network("intruder", subnet)
+
+    return take
+
+
+def test_a_create_that_fails_after_the_removal_brings_the_old_network_back(engine):
+    engine.on_removed = blocker("10.60.0.0/24")
+    with pytest.raises(Failed) as failed:
+        run(engine, subnet="10.60.0.0/24", recreate=True)
+    message = failed.value.msg
+    assert message.startswith(
+        "network backend: the recreate failed: the engine accepted network backend but did not allocate it within "
+        "%d s: subnet 10.60.0.0/24 overlaps subnet 10.60.0.0/24 of network intruder. Undone: network backend was "
+        "created again with its previous settings (new ID net-6); every detached service is attached to it again as "
+        "before: web (aliases web, www), api (no aliases). Services touched (their tasks restarted): web, api. Fix: "
+        "choose a subnet" % ALLOCATION_WAIT
+    )
+    assert attachments(engine) == BEFORE
+    backend = next(n for n in engine.nets.values() if n["Name"] == "backend")
+    assert network_view(backend)["subnet"] == "10.30.0.0/24" and backend["Attachable"] is False
+    assert [w for w in engine.writes if w[0] != "update"] == [
+        ("rm", "backend"),
+        ("create", "backend"),
+        ("rm", "backend"),  # the unallocated one
+        ("create", "backend"),
+    ]
+
+
+def test_when_the_old_network_cannot_come_back_the_message_says_what_is_left_and_how_to_restore_it(engine):
+    def take_both(engine):
+        engine.on_removed = None
+        engine.add_network("intruder", "10.30.0.0/16")
+
+    engine.on_removed = take_both
+    with pytest.raises(Failed) as failed:
+        run(engine, subnet="10.30.1.0/24", recreate=True)
+    message = failed.value.msg
+    assert "Undo failed: network backend is gone and could not be created again (the engine accepted" in message
+    assert "detached from it: web (aliases web, www), api (no aliases)" in message
+    assert "docker network create -d overlay --scope swarm --subnet 10.30.0.0/24 backend; " in message
+    assert "docker service update --network-add name=backend,alias=web,alias=www web; " in message
+    assert "docker service update --network-add name=backend api; then run again." in message
+    assert attachments(engine)["web"] == [("frontend", None)]
+
+
+def test_a_failed_detach_attaches_the_services_already_detached_again(engine):
+    engine.failing_updates = {"api"}
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True)
+    assert failed.value.msg.startswith(
+        "network backend: the recreate failed: updating service api failed: update out of sequence. Undone: every "
+        "detached service is attached to it again as before: web (aliases web, www). Services touched"
+    )
+    assert failed.value.result["touched"] == ["web"]
+    assert attachments(engine) == BEFORE
+
+
+def test_a_service_that_cannot_be_attached_again_is_named_with_the_command_that_does_it(engine):
+    def refuse_api(engine):
+        engine.on_removed = None
+        engine.failing_updates = {"api"}
+
+    engine.on_removed = refuse_api
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True)
+    assert failed.value.msg == (
+        "network backend: it was recreated (new ID net-4), but api could not be attached to it again: updating "
+        "service api failed: update out of sequence. Fix: docker service update --network-add name=backend api"
+    )
+    assert attachments(engine)["web"] == BEFORE["web"]
+
+
+def test_a_new_network_that_would_overlap_is_refused_and_one_left_unallocated_is_removed(engine):
+    with pytest.raises(Failed, match=r"^network fresh: the network would be refused, so nothing was created: subnet"):
+        run(engine, name="fresh", subnet="10.20.0.128/25")
+    assert engine.writes == []
+    engine.on_removed = None
+    original = engine.networks
+
+    def listing_without_frontend(names=None):  # a race: the check does not see the overlapping network
+        return [n for n in original(names) if n["Name"] != "frontend"]
+
+    engine.networks = listing_without_frontend
+    with pytest.raises(Failed) as failed:
+        run(engine, name="fresh", subnet="10.20.0.128/25")
+    assert failed.value.msg.startswith(
+        "network fresh: the engine accepted network fresh but did not allocate it within %d s: the manager's log "
+        "says why" % ALLOCATION_WAIT
+    )
+    assert engine.writes == [("create", "fresh"), ("rm", "fresh")]
+
+
+def test_absent_refuses_a_network_in_use_and_removes_an_unused_one(engine):
+    with pytest.raises(Failed, match="^network backend: services use it: api, web. Fix: remove them"):
+        run(engine, state="absent")
+    assert run(engine, name="other", state="absent", check_mode=True)["changed"] is True
+    assert run(engine, name="other", state="absent")["changed"] is True
+    assert engine.writes == [("rm", "other")]
+    assert json.dumps(run(engine, name="other", state="absent")) == json.dumps(
+        dict(changed=False, changes={}, recreated=False, services=[], touched=[], diff=dict(before={}, after={}))
+    )

@@ -1,36 +1,53 @@
 """Versioned swarm secrets and configs: the pure logic of plugins/module_utils/swarm_versioned.py, and the
-runs of swarm_secret / swarm_config against an in-memory engine."""
+runs of swarm_secret / swarm_config against an in-memory engine (keyed names, migration of versions named by
+earlier releases, what a rollback still needs)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 
 import pytest
+from docker.errors import APIError
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineClient, SwarmDecisionError
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_versioned import (
     CONFIG,
-    HASH_LABEL,
+    DIGEST_LABEL,
+    KEY_CONFIG,
+    LEGACY_HASH_LABEL,
     NAME_LABEL,
     SECRET,
     VersionedObjectManager,
     check_name,
     check_size,
     choose_prune,
-    content_hash,
     created_key,
-    find_for_hash,
-    object_hash,
+    derive_key,
+    find_holder,
+    holds,
+    needed_by,
     resolve_data,
-    service_refs,
+    rollback_targets,
     services_using,
+    spec_refs,
+    version_digest,
     version_name,
     versions_of,
     wanted_labels,
 )
 
-HELLO_SHA256 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx"
+KEY = derive_key(TOKEN)
+
+
+def sha256(value):
+    return hashlib.sha256(value.encode() if isinstance(value, str) else value).hexdigest()
+
+
+def keyed(name, value, kind=SECRET, key=KEY):
+    return version_name(name, version_digest(key, kind, name, value.encode() if isinstance(value, str) else value))
 
 
 def api_object(name, obj_id=None, labels=None, created="2026-01-01T00:00:00Z", index=1, data=None):
@@ -41,9 +58,18 @@ def api_object(name, obj_id=None, labels=None, created="2026-01-01T00:00:00Z", i
     return dict(ID=obj_id or "id-" + name, Spec=spec, CreatedAt=created, Version=dict(Index=index))
 
 
-def version(name, value, created, obj_id=None):
-    digest = content_hash(value)
-    return api_object(version_name(name, value), obj_id, labels={NAME_LABEL: name, HASH_LABEL: digest}, created=created)
+def version(name, value, created, kind=SECRET, obj_id=None):
+    digest = version_digest(KEY, kind, name, value.encode())
+    return api_object(
+        version_name(name, digest), obj_id, labels={NAME_LABEL: name, DIGEST_LABEL: digest}, created=created
+    )
+
+
+def legacy_version(name, value, created="2025-06-01T00:00:00Z", obj_id=None):
+    """A version as releases before the keyed digest made it: <name>_<sha256 prefix>, labelled with the sha256."""
+    digest = sha256(value)
+    labels = {NAME_LABEL: name, LEGACY_HASH_LABEL: digest}
+    return api_object("%s_%s" % (name, digest[:12]), obj_id, labels=labels, created=created)
 
 
 def api_service(name, secrets=(), configs=(), previous_secrets=(), credential_config=None):
@@ -63,18 +89,31 @@ def api_service(name, secrets=(), configs=(), previous_secrets=(), credential_co
     return service
 
 
-# --------------------------------------------------------------------------- names and values
+# --------------------------------------------------------------------------- keys, digests and names
 
 
-def test_version_name_is_the_name_and_the_first_12_hex_of_the_sha256():
-    assert content_hash(b"hello") == HELLO_SHA256
-    assert version_name("db_password", b"hello") == "db_password_2cf24dba5fb0"
-    assert version_name("db_password", "hello") == version_name("db_password", b"hello")
+def test_the_naming_key_is_derived_one_way_from_the_manager_token():
+    assert derive_key(TOKEN) == KEY and len(KEY) == 64
+    assert TOKEN.encode() not in KEY
+    assert derive_key(TOKEN.replace("1awx", "2awx")) != KEY
 
 
-def test_different_values_give_different_version_names():
-    assert version_name("db", "one") != version_name("db", "two")
-    assert version_name("db", "one") != version_name("web", "one")
+def test_a_version_name_changes_with_the_value_and_differs_between_names_kinds_and_keys():
+    one = keyed("db", "one")
+    assert one.startswith("db_") and len(one) == len("db_") + 12
+    assert keyed("db", "one") == one  # stable
+    assert keyed("db", "two") != one
+    assert keyed("db2", "one")[len("db2_") :] != one[len("db_") :]  # equal values do not show as equal
+    assert keyed("db", "one", kind=CONFIG) != one
+    assert keyed("db", "one", key=derive_key("another swarm")) != one
+
+
+@pytest.mark.parametrize("value", ["hunter2", "password", "x", "é" * 100])
+def test_a_version_name_and_digest_reveal_no_sha256_of_the_value(value):
+    digest = version_digest(KEY, SECRET, "db", value.encode())
+    assert sha256(value)[:12] not in keyed("db", value)
+    assert digest != sha256(value) and sha256(value)[:12] not in digest
+    assert digest != sha256("db\0" + value) and digest != sha256(KEY.decode() + value)
 
 
 @pytest.mark.parametrize("name", ["db", "db_password", "a.b-c_d", "x" * 51])
@@ -88,12 +127,14 @@ def test_names_the_engine_refuses_fail_with_the_rule(name):
         check_name(name, versioned=True, kind=SECRET)
 
 
-def test_a_versioned_name_leaves_room_for_the_suffix():
+def test_a_versioned_name_leaves_room_for_the_suffix_and_the_key_name_is_reserved():
     with pytest.raises(SwarmDecisionError, match="at most 51 once the version suffix"):
         check_name("x" * 52, versioned=True, kind=CONFIG)
     check_name("x" * 64, versioned=False, kind=CONFIG)
-    with pytest.raises(SwarmDecisionError, match="a config name holds at most 64: choose a shorter name"):
+    with pytest.raises(SwarmDecisionError, match="a config name holds at most 64. Fix: choose a shorter name"):
         check_name("x" * 65, versioned=False, kind=CONFIG)
+    with pytest.raises(SwarmDecisionError, match="is the swarm's naming key"):
+        check_name(KEY_CONFIG, versioned=False, kind=CONFIG)
 
 
 def test_resolve_data_takes_text_base64_or_a_file(tmp_path):
@@ -123,23 +164,25 @@ def test_check_size_follows_the_engine_limits():
         check_size(b"x" * 1000 * 1024, CONFIG)
 
 
-def test_wanted_labels_are_strings_and_swarmplane_labels_win():
-    assert wanted_labels("db", "abc", {"tier": 1, NAME_LABEL: "other"}) == {
-        "tier": "1",
-        NAME_LABEL: "db",
-        HASH_LABEL: "abc",
-    }
+def test_wanted_labels_are_strings_and_swarmplane_labels_win_and_the_legacy_hash_goes():
+    given = {"tier": 1, NAME_LABEL: "other", LEGACY_HASH_LABEL: sha256("x")}
+    assert wanted_labels("db", "abc", given) == {"tier": "1", NAME_LABEL: "db", DIGEST_LABEL: "abc"}
 
 
-# --------------------------------------------------------------------------- versions and hashes
+# --------------------------------------------------------------------------- which object holds a value
 
 
-def test_object_hash_reads_the_label_or_a_configs_data():
-    assert object_hash(api_object("a", labels={HASH_LABEL: "abc"}), SECRET) == "abc"
-    assert object_hash(api_object("a", data=b"hello"), CONFIG) == HELLO_SHA256
-    # the engine never returns secret data: without the label the hash is unknown
-    assert object_hash(api_object("a"), SECRET) is None
-    assert object_hash(api_object("a", data=b"hello"), SECRET) is None
+def test_holds_reads_a_configs_data_else_the_keyed_label_else_the_legacy_label():
+    digest = version_digest(KEY, SECRET, "a", b"hello")
+    assert holds(api_object("a", data=b"hello"), b"hello", "whatever", CONFIG) is True
+    assert holds(api_object("a", data=b"hello"), b"bye", digest, CONFIG) is False
+    assert holds(api_object("a", labels={DIGEST_LABEL: digest}), b"hello", digest, SECRET) is True
+    assert holds(api_object("a", labels={DIGEST_LABEL: digest}), b"bye", "other", SECRET) is False
+    assert holds(legacy_version("a", "hello"), b"hello", digest, SECRET) is True
+    assert holds(legacy_version("a", "hello"), b"bye", digest, SECRET) is False
+    # the engine never returns secret data: without a label nothing tells
+    assert holds(api_object("a"), b"hello", digest, SECRET) is None
+    assert holds(api_object("a", data=b"hello"), b"hello", digest, SECRET) is None
 
 
 def test_created_key_orders_times_whose_trailing_zeros_are_dropped():
@@ -157,31 +200,28 @@ def test_versions_of_a_name_are_its_labelled_objects_and_the_exact_name_newest_f
     old = version("db", "one", "2026-01-01T00:00:00Z")
     new = version("db", "two", "2026-01-02T00:00:00Z")
     plain = api_object("db", created="2026-01-01T12:00:00Z")
+    legacy = legacy_version("db", "zero")
     others = [
         api_object("db2"),
         api_object("db_2cf24dba5fb0"),  # looks like a version, but is not labelled as one
         version("dbx", "one", "2026-01-03T00:00:00Z"),
+        api_object(KEY_CONFIG),
     ]
-    assert versions_of([old, *others, new, plain], "db") == [new, plain, old]
+    assert versions_of([old, *others, new, legacy, plain], "db") == [new, plain, old, legacy]
     assert versions_of([], "db") == []
 
 
-def test_find_for_hash_finds_the_version_holding_the_value():
-    one = version("db", "one", "2026-01-01T00:00:00Z")
-    two = version("db", "two", "2026-01-02T00:00:00Z")
-    assert find_for_hash([two, one], content_hash("one"), SECRET) is one
-    assert find_for_hash([two, one], content_hash("three"), SECRET) is None
-
-
-def test_find_for_hash_prefers_the_wanted_name_when_several_hold_the_value():
-    digest = content_hash("one")
-    plain = api_object("db", labels={NAME_LABEL: "db", HASH_LABEL: digest}, created="2026-01-02T00:00:00Z")
+def test_find_holder_prefers_the_wanted_name_when_several_hold_the_value():
+    digest = version_digest(KEY, SECRET, "db", b"one")
+    plain = api_object("db", labels={NAME_LABEL: "db", DIGEST_LABEL: digest}, created="2026-01-02T00:00:00Z")
     versioned = version("db", "one", "2026-01-01T00:00:00Z")
-    assert find_for_hash([plain, versioned], digest, SECRET, prefer=version_name("db", "one")) is versioned
-    assert find_for_hash([plain, versioned], digest, SECRET) is plain
+    two = version("db", "two", "2026-01-03T00:00:00Z")
+    assert find_holder([two, plain, versioned], b"one", digest, SECRET, prefer=keyed("db", "one")) is versioned
+    assert find_holder([two, plain, versioned], b"one", digest, SECRET) is plain
+    assert find_holder([two], b"one", digest, SECRET) is None
 
 
-# --------------------------------------------------------------------------- services
+# --------------------------------------------------------------------------- what services need
 
 
 def test_services_using_an_object_match_its_id_or_name():
@@ -197,23 +237,27 @@ def test_services_using_an_object_match_its_id_or_name():
     assert services_using([], secret, SECRET) == []
 
 
-def test_a_previous_spec_counts_only_when_asked():
-    secret = api_object("db_old", obj_id="old")
-    service = api_service("app", secrets=[("new", "db_new")], previous_secrets=[("old", "db_old")])
-    assert services_using([service], secret, SECRET) == []
-    assert services_using([service], secret, SECRET, previous=True) == ["app"]
+def test_a_rollback_target_is_a_previous_spec_that_uses_what_the_current_one_does_not():
+    old = api_object("db_old", obj_id="old")
+    new = api_object("db_new", obj_id="new")
+    moved = api_service("app", secrets=[("new", "db_new")], previous_secrets=[("old", "db_old")])
+    assert services_using([moved], old, SECRET) == [] and rollback_targets([moved], old, SECRET) == ["app"]
+    assert needed_by([moved], old, SECRET) == ([], ["app"])
+    assert needed_by([moved], new, SECRET) == (["app"], [])
+    unchanged = api_service("api", secrets=[("new", "db_new")], previous_secrets=[("new", "db_new")])
+    assert needed_by([unchanged], new, SECRET) == (["api"], [])
 
 
 def test_a_credential_spec_uses_a_config():
     service = api_service("win", credential_config="c9")
-    assert "c9" in service_refs(service, CONFIG)
+    assert "c9" in spec_refs(service["Spec"], CONFIG)
     assert services_using([service], api_object("gmsa", obj_id="c9"), CONFIG) == ["win"]
     assert services_using([service], api_object("gmsa", obj_id="c9"), SECRET) == []
 
 
 def test_a_service_without_container_spec_uses_nothing():
-    assert service_refs(dict(Spec=dict(Name="x", TaskTemplate={})), SECRET) == set()
-    assert service_refs(dict(), CONFIG) == set()
+    assert spec_refs(dict(Name="x", TaskTemplate={}), SECRET) == set()
+    assert spec_refs(None, CONFIG) == set()
 
 
 # --------------------------------------------------------------------------- pruning
@@ -221,23 +265,30 @@ def test_a_service_without_container_spec_uses_nothing():
 
 def test_prune_keeps_the_current_and_the_newest_old_versions():
     ordered = ["v5", "v4", "v3", "v2", "v1"]
-    assert choose_prune(ordered, 2, in_use=()) == ["v2", "v1"]
-    assert choose_prune(ordered, 0, in_use=()) == ["v4", "v3", "v2", "v1"]
-    assert choose_prune(ordered, 4, in_use=()) == []
-    assert choose_prune(ordered, 10, in_use=()) == []
-    assert choose_prune(["v1"], 0, in_use=()) == []
+    assert choose_prune(ordered, 2, needed=()) == ["v2", "v1"]
+    assert choose_prune(ordered, 0, needed=()) == ["v4", "v3", "v2", "v1"]
+    assert choose_prune(ordered, 4, needed=()) == []
+    assert choose_prune(ordered, 10, needed=()) == []
+    assert choose_prune(["v1"], 0, needed=()) == []
 
 
-def test_prune_never_removes_a_version_in_use_nor_the_current_one():
+def test_prune_never_removes_a_needed_version_nor_the_current_one():
     ordered = ["v5", "v4", "v3", "v2", "v1"]
-    assert choose_prune(ordered, 1, in_use={"v2"}) == ["v3", "v1"]
-    assert choose_prune(ordered, 0, in_use={"v5", "v4", "v3", "v2", "v1"}) == []
-    assert "v5" not in choose_prune(ordered, 0, in_use=())
+    assert choose_prune(ordered, 1, needed={"v2"}) == ["v3", "v1"]
+    assert choose_prune(ordered, 0, needed={"v5", "v4", "v3", "v2", "v1"}) == []
+    assert "v5" not in choose_prune(ordered, 0, needed=())
+
+
+def test_legacy_versions_hold_no_slot_and_go_as_soon_as_nothing_needs_them():
+    ordered = ["v5", "legacy4", "v3", "legacy2"]
+    assert choose_prune(ordered, 2, needed=(), legacy={"legacy4", "legacy2"}) == ["legacy4", "legacy2"]
+    assert choose_prune(ordered, 2, needed={"legacy2"}, legacy={"legacy4", "legacy2"}) == ["legacy4"]
+    assert choose_prune(ordered, 0, needed=(), legacy={"legacy4"}) == ["legacy4", "v3", "legacy2"]
 
 
 def test_prune_refuses_a_negative_keep():
-    with pytest.raises(SwarmDecisionError, match="keep_versions is -1: give 0 or more"):
-        choose_prune(["a", "b"], -1, in_use=())
+    with pytest.raises(SwarmDecisionError, match="keep_versions is -1. Fix: give 0 or more"):
+        choose_prune(["a", "b"], -1, needed=())
 
 
 # --------------------------------------------------------------------------- runs against an in-memory engine
@@ -254,30 +305,56 @@ class FakeModule:
     def __init__(self, params, check_mode=False):
         self.params = params
         self.check_mode = check_mode
+        self.warnings = []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+
+def _copy(objects):
+    return [json.loads(json.dumps(o)) for o in objects]
 
 
 class FakeApi:
-    """The engine's secrets, configs and services, with its rule that an object in use cannot be removed."""
+    """The engine's secrets, configs and services, with its rules: an object a service's current spec uses
+    cannot be removed (one only its previous spec uses can), a name is taken once, secret data is never returned."""
 
     def __init__(self, kind, objects=(), services=()):
         self.kind = kind
-        self.objects = list(objects)
+        self.stores = {SECRET: [], CONFIG: []}
+        self.stores[kind] = list(objects)
         self.service_list = list(services)
         self.writes = []
 
-    def _list(self):
-        return [json.loads(json.dumps(o)) for o in self.objects]
+    @property
+    def objects(self):
+        return self.stores[self.kind]
 
     def secrets(self):
-        assert self.kind is SECRET
-        return self._list()
+        return [dict(o, Spec={k: v for k, v in o["Spec"].items() if k != "Data"}) for o in _copy(self.stores[SECRET])]
 
     def configs(self):
-        assert self.kind is CONFIG
-        return self._list()
+        return _copy(self.stores[CONFIG])
 
     def services(self):
         return self.service_list
+
+    def add(self, kind, name, data, labels):
+        """POST /<kind>s/create: returns the new ID."""
+        store = self.stores[kind]
+        if name in {o["Spec"]["Name"] for o in self.stores[kind]}:
+            raise APIError(
+                "409 Conflict", explanation="rpc error: code = AlreadyExists desc = %s already exists" % name
+            )
+        self.writes.append(("create", name, data))
+        obj_id = "new-%d" % (len(self.writes))
+        spec = dict(Name=name, Labels=dict(labels or {}), Data=base64.b64encode(data).decode("ascii"))
+        created = "2026-06-01T00:00:%02dZ" % len(self.writes)
+        store.append(dict(ID=obj_id, Spec=spec, CreatedAt=created, Version=dict(Index=1)))
+        return obj_id
+
+    def create_config(self, name, data, labels=None):
+        return dict(ID=self.add(CONFIG, name, data, labels))
 
     def _remove(self, obj_id):
         obj = next(o for o in self.objects if o["ID"] == obj_id)
@@ -292,10 +369,10 @@ class FakeApi:
 class FakeClient:
     """EngineClient's interface over FakeApi."""
 
-    def __init__(self, api, manager=True):
+    def __init__(self, api, manager=True, token=TOKEN):
         self.api = api
         self.manager = manager
-        self.clock = 0
+        self.token = token
 
     def fail(self, msg, **kwargs):
         raise Failed(msg, **kwargs)
@@ -305,23 +382,20 @@ class FakeClient:
 
     require_manager = EngineClient.require_manager
 
+    def join_tokens(self):
+        return dict(worker="SWMTKN-worker", manager=self.token)
+
     def call(self, doing, func, *args, **kwargs):
-        return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except APIError as exc:
+            self.fail("%s failed: %s" % (doing, exc.explanation))
 
     def post_json(self, doing, path, body, params=None):
         api = self.api
         if path.endswith("/create"):
             assert path == api.kind.path + "/create"
-            assert body["Name"] not in {o["Spec"]["Name"] for o in api.objects}, "name conflict"
-            self.clock += 1
-            spec = dict(Name=body["Name"], Labels=body["Labels"])
-            if api.kind.data_readable:
-                spec["Data"] = body["Data"]
-            obj_id = "new-%d" % self.clock
-            api.objects.append(
-                dict(ID=obj_id, Spec=spec, CreatedAt="2026-06-01T00:00:%02dZ" % self.clock, Version=dict(Index=1))
-            )
-            api.writes.append(("create", body["Name"], base64.b64decode(body["Data"])))
+            obj_id = api.add(api.kind, body["Name"], base64.b64decode(body["Data"]), body["Labels"])
             return json.dumps(dict(ID=obj_id))
         obj_id = path.split("/")[2]
         obj = next(o for o in api.objects if o["ID"] == obj_id)
@@ -344,6 +418,7 @@ def params(**kwargs):
         state="present",
         versioned=True,
         keep_versions=2,
+        force=False,
         docker_host=None,
         timeout=60,
     )
@@ -352,45 +427,73 @@ def params(**kwargs):
 
 
 class Engine:
-    """An in-memory swarm: run(...) runs the module's logic on it and returns its result."""
+    """An in-memory swarm: run(...) runs the module's logic on it (as the manager holding `token`)."""
 
     def __init__(self, kind=SECRET, objects=(), services=(), manager=True):
         self.api = FakeApi(kind, objects, services)
-        self.client = FakeClient(self.api, manager)
+        self.manager = manager
+        self.last_module = None
 
-    def run(self, check_mode=False, **kwargs):
-        module = FakeModule(params(**kwargs), check_mode=check_mode)
-        return VersionedObjectManager(module, self.api.kind, client=self.client).run()
+    def run(self, check_mode=False, token=TOKEN, **kwargs):
+        self.last_module = FakeModule(params(**kwargs), check_mode=check_mode)
+        client = FakeClient(self.api, self.manager, token)
+        return VersionedObjectManager(self.last_module, self.api.kind, client=client).run()
 
     def names(self):
         return sorted(o["Spec"]["Name"] for o in self.api.objects)
 
+    def find(self, name):
+        return next(o for o in self.api.objects if o["Spec"]["Name"] == name)
+
     def use(self, service_name, object_name):
-        """A service (new or existing) references the object now, as `docker service update --secret-add` does."""
-        obj = next(o for o in self.api.objects if o["Spec"]["Name"] == object_name)
-        ref = (obj["ID"], object_name)
+        """A service (new or existing) references the object now, as `docker service update --secret-add` does;
+        what it used before becomes its previous spec."""
+        obj = self.find(object_name)
+        previous = next((s for s in self.api.service_list if s["Spec"]["Name"] == service_name), None)
         self.api.service_list = [s for s in self.api.service_list if s["Spec"]["Name"] != service_name]
-        if self.api.kind is SECRET:
-            self.api.service_list.append(api_service(service_name, secrets=[ref]))
-        else:
-            self.api.service_list.append(api_service(service_name, configs=[ref]))
+        ref = [(obj["ID"], object_name)]
+        service = (
+            api_service(service_name, secrets=ref)
+            if self.api.kind is SECRET
+            else api_service(service_name, configs=ref)
+        )
+        if previous:
+            service["PreviousSpec"] = previous["Spec"]
+        self.api.service_list.append(service)
 
 
-def test_first_run_creates_the_versioned_secret_with_its_labels():
+def everything_shown(result, engine):
+    """The text a CI log could show of a run: its result (with diff), the objects' names and labels."""
+    labels = [o["Spec"].get("Labels") for o in engine.api.objects]
+    return json.dumps(result) + json.dumps(labels) + json.dumps(engine.names())
+
+
+def test_first_run_creates_the_naming_key_and_the_keyed_version_with_its_labels():
     engine = Engine()
     result = engine.run(data="hello", labels={"app": "web"})
-    name = "db_password_2cf24dba5fb0"
+    name = keyed("db_password", "hello")
     assert result["changed"] is True
-    assert result["name"] == name
-    assert result["id"] == "new-1"
-    assert result["sha256"] == HELLO_SHA256
+    assert result["name"] == name and result["id"] == "new-2"
+    assert result["hmac"] == version_digest(KEY, SECRET, "db_password", b"hello")
     assert result["versions"] == [name] and result["pruned"] == [] and result["services"] == []
-    assert engine.api.writes == [("create", name, b"hello")]
+    assert engine.api.writes == [("create", KEY_CONFIG, KEY), ("create", name, b"hello")]
     assert engine.api.objects[0]["Spec"]["Labels"] == {
         "app": "web",
         NAME_LABEL: "db_password",
-        HASH_LABEL: HELLO_SHA256,
+        DIGEST_LABEL: result["hmac"],
     }
+    assert engine.api.stores[CONFIG][0]["Spec"]["Labels"] == {"swarmplane.role": "version-key"}
+
+
+def test_no_output_and_no_label_holds_the_data_or_its_sha256():
+    engine = Engine()
+    engine.run(data="first-s3cr3t")
+    result = engine.run(data="second-s3cr3t", labels={"a": "b"})
+    shown = everything_shown(result, engine)
+    for value in ("first-s3cr3t", "second-s3cr3t"):
+        assert value not in shown and base64.b64encode(value.encode()).decode() not in shown
+        assert sha256(value)[:12] not in shown
+    assert result["diff"]["after"]["versions"][0] == dict(name=result["name"], hmac=result["hmac"])
 
 
 def test_an_unchanged_value_is_a_no_op():
@@ -400,7 +503,69 @@ def test_an_unchanged_value_is_a_no_op():
     assert again["changed"] is False
     assert (again["name"], again["id"], again["versions"]) == (first["name"], first["id"], first["versions"])
     assert again["diff"]["before"] == again["diff"]["after"]
-    assert len(engine.api.writes) == 1
+    assert len(engine.api.writes) == 2
+
+
+def test_check_mode_on_a_new_swarm_names_what_the_real_run_creates_and_writes_nothing():
+    engine = Engine()
+    check = engine.run(check_mode=True, data="hello")
+    assert check["changed"] is True and check["id"] is None
+    assert check["name"] == keyed("db_password", "hello") and check["versions"] == [check["name"]]
+    assert engine.api.writes == []
+    real = engine.run(data="hello")
+    assert (real["name"], real["hmac"]) == (check["name"], check["hmac"])
+    assert engine.run(check_mode=True, data="hello")["changed"] is False
+
+
+def test_every_manager_names_a_value_alike_and_a_rotated_join_token_changes_no_name():
+    engine = Engine()
+    first = engine.run(data="hello")
+    # another manager of the same swarm, after `docker swarm join-token --rotate manager`
+    other = engine.run(data="hello", token=TOKEN.replace("1awx", "9zzz"))
+    assert other["changed"] is False and other["name"] == first["name"]
+    assert other["name"] == engine.run(check_mode=True, data="hello", token="SWMTKN-any")["name"]
+
+
+def test_a_lost_naming_key_is_made_again_with_a_warning_and_the_value_moves_to_a_new_version():
+    engine = Engine()
+    old = engine.run(data="hello")["name"]
+    engine.use("app", old)
+    engine.api.stores[CONFIG].clear()  # removed by hand
+    result = engine.run(data="hello", token=TOKEN.replace("1awx", "9zzz"))
+    assert result["changed"] is True and result["name"] != old and result["versions"] == [result["name"], old]
+    assert engine.last_module.warnings == [
+        "secret db_password: the naming key (config %s) was missing and was made again from the manager join token; "
+        "db_password has keyed versions but none holds this value under that key: either the value changed, or the "
+        "join token was rotated since the lost key was made and db_password moves to a new version though its value "
+        "did not change" % KEY_CONFIG
+    ]
+
+
+def test_a_lost_naming_key_made_again_from_the_same_join_token_finds_every_version_without_a_word():
+    engine = Engine()
+    old = engine.run(data="hello")
+    engine.use("app", old["name"])
+    engine.api.stores[CONFIG].clear()  # removed by hand; the join token was not rotated
+    for check_mode in (True, False):
+        result = engine.run(check_mode=check_mode, data="hello")
+        assert (result["name"], result["id"], result["versions"]) == (old["name"], old["id"], [old["name"]])
+        assert result["changed"] is True and engine.last_module.warnings == []  # changed: the key is made
+    assert engine.api.writes[-1] == ("create", KEY_CONFIG, KEY)
+    assert engine.run(data="hello")["changed"] is False
+
+
+def test_a_race_between_two_managers_creating_the_key_uses_the_one_stored():
+    engine = Engine()
+    engine.api.add(CONFIG, KEY_CONFIG, b"the other manager's key", {})
+    stored = engine.api.configs
+
+    def listing_before_the_race():  # the first listing misses the key the other manager is creating
+        engine.api.configs = stored
+        return []
+
+    engine.api.configs = listing_before_the_race
+    result = engine.run(data="hello")
+    assert result["name"] == keyed("db_password", "hello", key=b"the other manager's key")
 
 
 def test_unset_labels_keep_the_live_ones_and_changed_labels_are_updated_in_place():
@@ -409,19 +574,9 @@ def test_unset_labels_keep_the_live_ones_and_changed_labels_are_updated_in_place
     assert engine.run(data="hello")["changed"] is False
     result = engine.run(data="hello", labels={"app": "api"})
     assert result["changed"] is True
-    assert engine.api.writes[-1] == ("labels", "db_password_2cf24dba5fb0")
+    assert engine.api.writes[-1] == ("labels", keyed("db_password", "hello"))
     assert engine.api.objects[0]["Spec"]["Labels"]["app"] == "api"
     assert result["diff"]["before"]["labels"]["app"] == "web" and result["diff"]["after"]["labels"]["app"] == "api"
-
-
-def test_check_mode_writes_nothing_and_tells_the_same_changed():
-    engine = Engine()
-    result = engine.run(check_mode=True, data="hello")
-    assert result["changed"] is True and result["id"] is None
-    assert result["name"] == "db_password_2cf24dba5fb0" and result["versions"] == [result["name"]]
-    assert engine.api.objects == [] and engine.api.writes == []
-    engine.run(data="hello")
-    assert engine.run(check_mode=True, data="hello")["changed"] is False
 
 
 def test_a_new_value_rotates_to_a_new_version_and_keeps_the_old_one():
@@ -430,21 +585,22 @@ def test_a_new_value_rotates_to_a_new_version_and_keeps_the_old_one():
     engine.use("app", old)
     result = engine.run(data="two")
     assert result["changed"] is True
-    assert result["name"] == version_name("db_password", "two") != old
+    assert result["name"] == keyed("db_password", "two") != old
     assert result["versions"] == [result["name"], old]
     assert result["pruned"] == [] and result["services"] == ["app"]
     assert engine.names() == sorted([old, result["name"]])
 
 
-def test_versions_beyond_keep_versions_that_no_service_uses_are_pruned():
+def test_versions_beyond_keep_versions_that_nothing_needs_are_pruned():
     engine = Engine()
     names = [engine.run(data=value)["name"] for value in ("v1", "v2", "v3")]
-    assert engine.names() == sorted(names)
     engine.use("app", names[0])  # the oldest stays in use
     result = engine.run(data="v4", keep_versions=1)
-    assert result["versions"] == [version_name("db_password", "v4"), names[2], names[0]]
+    assert result["versions"] == [keyed("db_password", "v4"), names[2], names[0]]
     assert result["pruned"] == [names[1]]
-    engine.use("app", result["name"])  # the service moved on: the oldest goes on the next run
+    engine.use("app", result["name"])  # the service moved on; its rollback target still needs the oldest
+    assert engine.run(data="v4", keep_versions=1)["pruned"] == []
+    engine.use("app", result["name"])  # updated again: its previous spec no longer names the oldest
     follow_up = engine.run(data="v4", keep_versions=1)
     assert follow_up["changed"] is True and follow_up["pruned"] == [names[0]]
     assert engine.run(data="v4", keep_versions=1)["changed"] is False
@@ -456,19 +612,8 @@ def test_pruning_in_check_mode_reports_without_removing():
         engine.run(data=value, keep_versions=5)
     before = engine.names()
     result = engine.run(check_mode=True, data="v3", keep_versions=0)
-    assert result["changed"] is True and result["pruned"] == [version_name("db_password", v) for v in ("v2", "v1")]
+    assert result["changed"] is True and result["pruned"] == [keyed("db_password", v) for v in ("v2", "v1")]
     assert engine.names() == before
-
-
-def test_a_version_a_rollback_needs_is_not_pruned():
-    engine = Engine()
-    v1 = engine.run(data="v1")["name"]
-    v2 = engine.run(data="v2")["name"]
-    v1_obj = next(o for o in engine.api.objects if o["Spec"]["Name"] == v1)
-    v2_obj = next(o for o in engine.api.objects if o["Spec"]["Name"] == v2)
-    engine.api.service_list = [api_service("app", secrets=[(v2_obj["ID"], v2)], previous_secrets=[(v1_obj["ID"], v1)])]
-    result = engine.run(data="v2", keep_versions=0)
-    assert result["pruned"] == [] and result["versions"] == [v2, v1]
 
 
 def test_going_back_to_an_old_value_reuses_its_version():
@@ -478,6 +623,43 @@ def test_going_back_to_an_old_value_reuses_its_version():
     result = engine.run(data="v1")
     assert result["changed"] is False
     assert result["name"] == v1 and result["versions"] == [v1, v2]
+
+
+# ----------------------------------------------------------------- migration from versions named by the sha256
+
+
+def test_a_service_on_a_legacy_version_moves_to_a_keyed_version_of_the_same_value_as_a_rotation():
+    legacy = legacy_version("db_password", "hunter2")
+    engine = Engine(objects=[legacy])
+    object_name = legacy["Spec"]["Name"]
+    engine.use("app", object_name)
+    check = engine.run(check_mode=True, data="hunter2")
+    result = engine.run(data="hunter2")
+    assert check["name"] == result["name"] == keyed("db_password", "hunter2")
+    assert result["changed"] is True and result["versions"] == [result["name"], object_name]
+    assert engine.api.writes[-1] == ("create", result["name"], b"hunter2")
+    assert sha256("hunter2") not in json.dumps(result)  # the legacy label is hidden in the diff
+    assert result["diff"]["before"]["labels"][LEGACY_HASH_LABEL] == "(hidden)"
+    assert result["diff"]["before"]["hmac"] is None
+
+    engine.use("app", result["name"])  # the services path moves it; a rollback would go back to the legacy one
+    assert engine.run(data="hunter2")["changed"] is False
+    engine.use("app", result["name"])  # once no rollback needs it, it goes whatever keep_versions says
+    pruned = engine.run(data="hunter2", keep_versions=5)
+    assert pruned["pruned"] == [object_name] and engine.names() == [result["name"]]
+
+
+def test_a_legacy_version_of_an_old_value_is_no_current_candidate_and_a_plain_legacy_object_is_relabelled():
+    plain = api_object("db_password", labels={NAME_LABEL: "db_password", LEGACY_HASH_LABEL: sha256("one")})
+    engine = Engine(objects=[plain])
+    result = engine.run(data="one", versioned=False)
+    assert result["changed"] is True and result["name"] == "db_password" and result["id"] == plain["ID"]
+    assert engine.api.writes == [("create", KEY_CONFIG, KEY), ("labels", "db_password")]
+    assert engine.find("db_password")["Spec"]["Labels"] == {NAME_LABEL: "db_password", DIGEST_LABEL: result["hmac"]}
+    assert engine.run(data="one", versioned=False)["changed"] is False
+
+
+# ----------------------------------------------------------------- state=absent and what a rollback needs
 
 
 def test_absent_removes_every_unused_version():
@@ -499,21 +681,85 @@ def test_absent_removes_every_unused_version():
     )
 
 
-def test_absent_fails_naming_the_versions_and_services_still_in_use():
+def test_absent_fails_naming_the_versions_and_services_still_using_them():
     engine = Engine()
     v1 = engine.run(data="v1")["name"]
     v2 = engine.run(data="v2")["name"]
     engine.use("app", v1)
     with pytest.raises(Failed) as failed:
-        engine.run(state="absent")
+        engine.run(state="absent", force=True)  # force never removes what a service uses
     assert failed.value.msg == (
-        "secret db_password: this version is still used by services, so not removed: %s (used by app). "
-        "Remove the secret from those services (docker service update --secret-rm NAME SERVICE) or remove the "
-        "services, then run again (the unused versions %s were removed)" % (v1, v2)
+        "secret db_password: this version is still needed, so not removed: %s (used by app). Fix: remove the "
+        "secret from those services (docker service update --secret-rm NAME SERVICE) or remove the services, then "
+        "run again (the unused versions %s were removed)." % (v1, v2)
     )
     assert failed.value.result["changed"] is True and failed.value.result["pruned"] == [v2]
     assert failed.value.result["versions"] == [v1] and failed.value.result["services"] == ["app"]
     assert engine.names() == [v1]
+
+
+def rolled_forward(kind=SECRET):
+    """app moved from the db_password version holding v1 to a version of new_password: only its rollback
+    target needs db_password's version, which the engine would remove without a word."""
+    engine = Engine(kind=kind)
+    old = engine.run(data="v1")["name"]
+    engine.use("app", old)
+    new = engine.run(name="new_password", data="v2")["name"]
+    engine.use("app", new)
+    return engine, old
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_absent_refuses_a_version_a_rollback_target_needs(check_mode):
+    engine, old = rolled_forward()
+    with pytest.raises(Failed) as failed:
+        engine.run(check_mode=check_mode, state="absent")
+    assert failed.value.msg == (
+        "secret db_password: this version is still needed, so not removed: %s (rollback target of app: the "
+        "previous spec uses it). Fix: update each service whose rollback target needs it once more, so its previous "
+        "spec no longer names it (docker service update --force SERVICE; its tasks restart), or set force: true to "
+        "remove it anyway (docker service rollback SERVICE then fails), then run again." % old
+    )
+    assert failed.value.result["changed"] is False and failed.value.result["versions"] == [old]
+    assert old in engine.names()
+
+
+def test_force_removes_a_version_only_a_rollback_target_needs():
+    engine, old = rolled_forward()
+    result = engine.run(state="absent", force=True)
+    assert result["changed"] is True and result["pruned"] == [old] and old not in engine.names()
+
+
+def test_configs_follow_the_same_rule():
+    engine, old = rolled_forward(kind=CONFIG)
+    with pytest.raises(
+        Failed,
+        match=r"^config db_password: this version is still needed, so not removed: .*"
+        r"\(rollback target of app: the previous spec uses it\)",
+    ):
+        engine.run(state="absent")
+
+
+def test_an_unversioned_secret_a_rollback_target_needs_is_not_replaced_unless_forced():
+    engine = Engine()
+    engine.run(data="one", versioned=False)
+    engine.use("app", "db_password")
+    engine.run(name="other", data="x")
+    engine.use("app", keyed("other", "x"))
+    with pytest.raises(Failed) as failed:
+        engine.run(data="two", versioned=False)
+    assert failed.value.msg.startswith(
+        "secret db_password: its value changed, and replacing it would remove what the rollback target of app uses "
+        "(their previous spec). Fix: update each service"
+    )
+    forced = engine.run(data="two", versioned=False, force=True)
+    assert forced["changed"] is True and engine.api.writes[-2:] == [
+        ("rm", "db_password"),
+        ("create", "db_password", b"two"),
+    ]
+
+
+# ----------------------------------------------------------------- versioned: false, clashes, options
 
 
 def test_unversioned_secret_is_named_exactly_and_recreated_when_unused():
@@ -524,8 +770,7 @@ def test_unversioned_secret_is_named_exactly_and_recreated_when_unused():
     result = engine.run(data="two", versioned=False)
     assert result["changed"] is True and result["name"] == "db_password" and result["id"] != first["id"]
     assert engine.api.writes[-2:] == [("rm", "db_password"), ("create", "db_password", b"two")]
-    assert result["diff"]["before"]["sha256"] == content_hash("one")
-    assert result["diff"]["after"]["sha256"] == content_hash("two")
+    assert result["diff"]["before"]["hmac"] == first["hmac"] != result["diff"]["after"]["hmac"]
 
 
 def test_unversioned_secret_in_use_cannot_change():
@@ -537,14 +782,14 @@ def test_unversioned_secret_in_use_cannot_change():
         engine.run(data="two", versioned=False)
     message = failed.value.msg
     assert message.startswith("secret db_password: its value changed, and a swarm secret cannot change in place")
-    assert "services use it: api, web" in message and "Set versioned: true" in message
+    assert "services use it: api, web. Fix: set versioned: true" in message
     assert engine.names() == ["db_password"] and engine.api.writes[-1][0] == "create"
 
 
 def test_a_hand_made_secret_in_use_cannot_be_compared():
     engine = Engine(objects=[api_object("db_password", obj_id="h1")])
     engine.use("web", "db_password")
-    with pytest.raises(Failed, match="it has no swarmplane.sha256 label, so its value cannot be compared"):
+    with pytest.raises(Failed, match="it has no swarmplane.hmac label, so its value cannot be compared"):
         engine.run(data="one", versioned=False)
 
 
@@ -554,23 +799,13 @@ def test_switching_to_versioned_keeps_the_plain_secret_as_an_old_version():
     same = engine.run(data="one")
     assert same["changed"] is False and same["name"] == "db_password"
     rotated = engine.run(data="two", keep_versions=0)
-    assert rotated["name"] == version_name("db_password", "two") and rotated["pruned"] == ["db_password"]
+    assert rotated["name"] == keyed("db_password", "two") and rotated["pruned"] == ["db_password"]
 
 
 def test_an_unlabelled_object_with_the_version_name_is_a_clash():
-    engine = Engine(objects=[api_object(version_name("db_password", "one"))])
-    with pytest.raises(Failed, match=r"exists but is not a version of db_password .*docker secret rm db_password_"):
+    engine = Engine(objects=[api_object(keyed("db_password", "one"))])
+    with pytest.raises(Failed, match=r"exists but is not the version of db_password .*docker secret rm db_password_"):
         engine.run(data="one")
-
-
-def test_the_secret_data_is_never_in_the_result():
-    engine = Engine()
-    engine.run(data="first-s3cr3t")
-    result = engine.run(data="second-s3cr3t", labels={"a": "b"})
-    text = json.dumps(result)
-    assert "s3cr3t" not in text
-    assert base64.b64encode(b"second-s3cr3t").decode() not in text
-    assert result["diff"]["after"]["versions"][0] == dict(name=result["name"], sha256=content_hash("second-s3cr3t"))
 
 
 def test_it_must_run_on_a_manager():
@@ -600,18 +835,25 @@ def test_configs_rotate_like_secrets():
     first = engine.run(name="nginx_conf", data="a")
     engine.use("web", first["name"])
     second = engine.run(name="nginx_conf", data="b")
-    assert second["name"] == version_name("nginx_conf", "b") and second["versions"] == [second["name"], first["name"]]
-    assert second["services"] == ["web"]
-    with pytest.raises(Failed, match="^config nginx_conf: this version is still used by services"):
+    assert second["name"] == keyed("nginx_conf", "b", kind=CONFIG)
+    assert second["versions"] == [second["name"], first["name"]] and second["services"] == ["web"]
+    with pytest.raises(Failed, match="^config nginx_conf: this version is still needed"):
         engine.run(name="nginx_conf", state="absent")
+
+
+def test_the_naming_key_config_is_never_a_version():
+    engine = Engine(kind=CONFIG)
+    engine.run(name="nginx_conf", data="a")
+    assert engine.run(name="nginx_conf", state="absent")["pruned"] == [keyed("nginx_conf", "a", kind=CONFIG)]
+    assert engine.names() == [KEY_CONFIG]
 
 
 def test_a_hand_made_config_with_the_same_content_is_adopted_by_labelling_it():
     engine = Engine(kind=CONFIG, objects=[api_object("motd", obj_id="c1", labels={"x": "y"}, data=b"hi")])
     result = engine.run(name="motd", data="hi", versioned=False)
     assert result["changed"] is True and result["id"] == "c1"
-    assert engine.api.writes == [("labels", "motd")]
-    assert engine.api.objects[0]["Spec"]["Labels"] == {"x": "y", NAME_LABEL: "motd", HASH_LABEL: content_hash("hi")}
+    assert engine.api.writes == [("create", KEY_CONFIG, KEY), ("labels", "motd")]
+    assert engine.find("motd")["Spec"]["Labels"] == {"x": "y", NAME_LABEL: "motd", DIGEST_LABEL: result["hmac"]}
     assert engine.run(name="motd", data="hi", versioned=False)["changed"] is False
 
 
@@ -620,5 +862,5 @@ def test_a_config_from_a_file_on_the_target(tmp_path):
     source.write_bytes(b"listen 80;\n")
     engine = Engine(kind=CONFIG)
     result = engine.run(name="app_conf", data_src=str(source))
-    assert result["sha256"] == content_hash(b"listen 80;\n")
-    assert engine.api.writes == [("create", version_name("app_conf", b"listen 80;\n"), b"listen 80;\n")]
+    assert result["name"] == keyed("app_conf", b"listen 80;\n", kind=CONFIG)
+    assert engine.api.writes[-1] == ("create", result["name"], b"listen 80;\n")
