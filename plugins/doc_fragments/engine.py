@@ -13,7 +13,10 @@ options:
     type: str
     default: unix:///var/run/docker.sock
   timeout:
-    description: Seconds to wait for an engine API call.
+    description:
+      - Seconds to wait for an engine API call. An engine that does not answer in time fails the module with
+        C(no answer within N s) and the socket's own error, never as a missing engine; an engine that answers
+        with an error fails it with the engine's words.
     type: int
     default: 60
 requirements:

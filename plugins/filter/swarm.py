@@ -1,9 +1,14 @@
 # Copyright: (c) 2026, swarmplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters the swarmplane plays decide with: inventory checks, the bootstrap manager, the join and
-reconcile plans, and the node table. Pure functions of inventory data and probe results."""
+reconcile plans, quorum arithmetic for demotions and engine restarts, the firewall's rules, and the node
+table. Pure functions of inventory data and probe results."""
 
 from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
 
 DOCUMENTATION = r"""
 name: swarm
@@ -13,10 +18,19 @@ description:
   - C(swarm_bootstrap_host) picks the manager the swarm is formed or driven from.
   - C(swarm_advertise_address) resolves a host's advertise address.
   - C(swarm_reconcile_plan) lists node changes (role, availability, labels) the inventory asks for.
+  - C(swarm_restart_order) and C(swarm_restart_errors) order engine restarts and refuse those that would cost the
+    swarm its quorum or leave a manager locked.
+  - C(swarm_member_addresses) lists the addresses of the inventory's swarm hosts (the firewall's sources), and
+    C(swarm_ufw_commands) / C(swarm_firewalld_commands) what to run so that only they reach the swarm's ports.
   - C(swarm_node_table) renders nodes as C(docker node ls) does.
 """
 
 SWARM_GROUPS = ("managers", "workers")
+# Groups every host of a swarm inventory is in anyway: not worth naming in an error.
+IMPLICIT_GROUPS = ("all", "swarm", "ungrouped")
+# The variable that lets one run demote several managers (one after another).
+BULK_DEMOTION_VARIABLE = "swarm_allow_bulk_demotion"
+FIREWALL_COMMENT = "swarmplane"
 
 
 def _facts(host_vars):
@@ -83,19 +97,29 @@ def swarm_inventory_errors(groups):
             "host %s is in both 'managers' and 'workers': a node has one role. "
             "Fix: remove it from one of the two groups." % host
         )
+    for host in sorted(set(groups.get("swarm") or []) - set(managers) - set(workers)):
+        its_groups = sorted(g for g, members in groups.items() if host in (members or []) and g not in IMPLICIT_GROUPS)
+        errors.append(
+            "host %s is in 'swarm' but in neither 'managers' nor 'workers' (its groups: %s), so its role is unknown. "
+            "Fix: put it under managers or workers; a misspelt group name (such as 'manager:') makes a group of its own."
+            % (host, ", ".join(its_groups) or "swarm only")
+        )
     return errors
 
 
 def _host_errors(host, host_vars):
     probe = _probe(host_vars)
     if probe.get("failed"):
-        return ["host %s: reading its engine failed: %s" % (host, probe.get("msg", "no message"))]
-    if probe.get("nodes_error"):
+        message = "host %s: %s" % (host, str(probe.get("msg") or "reading its engine failed").rstrip("."))
+        if "Fix:" not in message:
+            message += ". Fix: see why its engine fails there (`docker info`, the engine's log), then re-run"
         return [
-            "host %s is a manager that cannot list the swarm's nodes: %s. If the swarm lost its quorum (too many managers "
-            "gone), bring managers back, or recover from this one with `docker swarm init --force-new-cluster`."
-            % (host, probe["nodes_error"])
+            message + ". swarmplane leaves an engine that is there but fails alone (no reinstall, no restart); "
+            "if it is only slow to answer, raise swarm_probe_timeout (%s s now)."
+            % host_vars.get("swarm_probe_timeout", 60)
         ]
+    if probe.get("nodes_error"):
+        return [_nodes_error_message(host, probe["nodes_error"])]
     errors = []
     facts = _facts(host_vars)
     addresses = _host_addresses(facts)
@@ -139,11 +163,44 @@ def _host_errors(host, host_vars):
             "(ansible -m swarmplane.cluster.swarm -a 'state=absent force=true' %s), then re-run."
             % (host, probe["swarm_state"], " (%s)" % probe["swarm_error"] if probe.get("swarm_error") else "", host)
         )
-    if probe.get("swarm_state") == "locked":
+    if probe.get("swarm_state") == "locked" and not host_vars.get("swarm_unlock_key"):
         errors.append(
-            "host %s: its swarm is locked (autolock). Fix: `docker swarm unlock` on it with the unlock key." % host
+            "host %s: its swarm is locked (autolock): its engine restarted and waits for the unlock key, and "
+            "swarm_unlock_key is not set. Fix: give the key as swarm_unlock_key (for example from the vault file "
+            "swarm_unlock_key_vault_file wrote: -e @<file> --vault-id <id>), or run `docker swarm unlock` on it, "
+            "then re-run." % host
         )
     return errors
+
+
+def _nodes_error_message(host, text):
+    message = "host %s is a manager that cannot list the swarm's nodes: %s." % (host, str(text).rstrip("."))
+    if "leader" in text.lower() or "quorum" in text.lower():
+        return message + (
+            " The swarm has no leader: too few managers are reachable for a quorum. Fix: bring managers back "
+            "(start their engines, unlock locked ones), or recover from this one with "
+            "`docker swarm init --force-new-cluster`, then re-run."
+        )
+    return message + " Fix: see why its engine fails (`docker node ls` and the engine's log there), then re-run."
+
+
+def _vault_errors(host_vars):
+    """The settings that keep the unlock key in a vault file must name a password source Ansible can read unattended."""
+    if not host_vars.get("swarm_unlock_key_vault_file"):
+        return []
+    vault_id = str(host_vars.get("swarm_unlock_key_vault_id") or "")
+    if not vault_id:
+        return [
+            "swarm_unlock_key_vault_file=%s is set but swarm_unlock_key_vault_id is not, so the key cannot be "
+            "encrypted. Fix: set swarm_unlock_key_vault_id to the vault ID that encrypts it, as label@password-file "
+            "(or a password file or script)." % host_vars["swarm_unlock_key_vault_file"]
+        ]
+    if vault_id.rpartition("@")[2] == "prompt":
+        return [
+            "swarm_unlock_key_vault_id=%s asks for a prompt, which a run cannot answer. Fix: name a password file "
+            "or script instead (label@/path/to/password-file)." % vault_id
+        ]
+    return []
 
 
 def swarm_live_managers(managers, hostvars, play_hosts):
@@ -219,12 +276,136 @@ def swarm_preflight(groups, hostvars, play_hosts):
                     "to 'managers', then re-run."
                     % (host, ", ".join(m.get("addr", "?") for m in probe.get("remote_managers") or []) or "unknown")
                 )
+    if live:
+        bootstrap = swarm_bootstrap_host(managers, hostvars, play_hosts)
+        reachable = [h for h in hosts if h not in unreachable]
+        errors.extend(_membership_errors(groups, hostvars, reachable, hostvars[bootstrap]))
+    if hosts:
+        errors.extend(_vault_errors(hostvars[hosts[0]]))
     if len(managers) % 2 == 0 and managers:
         warnings.append(
             "%d managers tolerate %d failed manager(s), as %d would: use an odd number of managers."
             % (len(managers), (len(managers) - 1) // 2, len(managers) - 1)
         )
     return dict(errors=errors, warnings=warnings)
+
+
+# --------------------------------------------------------------------------- quorum arithmetic
+
+
+def _tolerates(managers):
+    """How many managers a raft of this size can lose and keep its quorum."""
+    return max(0, (managers - 1) // 2)
+
+
+def _quorum(managers):
+    return managers // 2 + 1
+
+
+def _is_reachable_manager(row):
+    return row.get("manager_status") in ("Leader", "Reachable")
+
+
+def _manager_rows(nodes):
+    return [n for n in nodes or [] if n.get("role") == "manager"]
+
+
+def _node_of(host_vars, by_id, by_address):
+    """The host's node: by the ID its engine reports, or, when its engine is not running (this run starts it),
+    or it is locked, by its advertise address."""
+    probe = _probe(host_vars)
+    if probe.get("node_id"):
+        return by_id.get(probe["node_id"])
+    if probe.get("docker_available") is False or probe.get("swarm_state") == "locked":
+        address = swarm_advertise_address(host_vars)
+        return by_address.get(_strip_port(address)) if address else None
+    return None
+
+
+def _role_changes(managers, hostvars, hosts, nodes):
+    """What this run does to the managers: (promoted, demoted, joining, returning).
+
+    promoted/demoted: (host, node) whose node becomes or stops being a manager; joining: hosts that join as new
+    managers; returning: manager nodes of hosts whose engine this run starts, or that it unlocks (the key is given),
+    which are back before any demotion.
+    """
+    by_id = {n.get("id"): n for n in nodes}
+    by_address = {str(n.get("address")): n for n in nodes if n.get("address")}
+    promoted, demoted, joining, returning = [], [], [], []
+    for host in hosts:
+        probe = _probe(hostvars[host])
+        node = _node_of(hostvars[host], by_id, by_address)
+        wanted = "manager" if host in managers else "worker"
+        if node is None:
+            if wanted == "manager" and not probe.get("in_swarm") and probe.get("swarm_state") != "locked":
+                joining.append(host)
+            continue
+        unlocks = probe.get("swarm_state") == "locked" and hostvars[host].get("swarm_unlock_key")
+        if node.get("role") == "manager" and (probe.get("docker_available") is False or unlocks):
+            returning.append(node)
+        if node.get("role") == "worker" and wanted == "manager":
+            promoted.append((host, node))
+        elif node.get("role") == "manager" and wanted == "worker":
+            demoted.append((host, node))
+    return promoted, demoted, joining, returning
+
+
+def _membership_errors(groups, hostvars, hosts, bootstrap_vars):
+    """Refuse a run whose demotions would cost the quorum, or that demotes several managers without being told to."""
+    nodes = _probe(bootstrap_vars).get("nodes") or []
+    managers = list(groups.get("managers") or [])
+    promoted, demoted, joining, returning = _role_changes(managers, hostvars, hosts, nodes)
+    if not demoted:
+        return []
+    rows = _manager_rows(nodes)
+    # Reachable now, or back once this run has started its engine.
+    up = {r.get("id") for r in rows if _is_reachable_manager(r)} | {n.get("id") for n in returning}
+    count, reachable = len(rows), len(up)
+    count_after = count + len(promoted) + len(joining) - len(demoted)
+    reachable_after = (
+        reachable
+        + sum(1 for _h, n in promoted if n.get("status") == "Ready")
+        + len(joining)
+        - sum(1 for _h, n in demoted if n.get("id") in up)
+    )
+    names = ", ".join(h for h, _n in demoted)
+    if reachable_after < _quorum(count_after):
+        down = [r.get("hostname") or r.get("id") for r in rows if r.get("id") not in up]
+        return [
+            "this run would cost the swarm its quorum: it has %d managers, %d reachable%s; demoting %s would leave "
+            "%d managers of which %d reachable, and %d managers need %d reachable (a majority). Nothing was changed. "
+            "Fix: bring %s back first (start its engine, unlock it), or keep %s under 'managers', then re-run."
+            % (
+                count,
+                reachable,
+                " (unreachable: %s)" % ", ".join(down) if down else "",
+                names,
+                count_after,
+                reachable_after,
+                count_after,
+                _quorum(count_after),
+                ", ".join(down) or "the unreachable managers",
+                names,
+            )
+        ]
+    if len(demoted) > 1 and not bootstrap_vars.get(BULK_DEMOTION_VARIABLE):
+        return [
+            "this run would demote %d managers at once: %s (under 'workers' in the inventory, managers in the swarm). "
+            "The swarm has %d managers and tolerates %d unavailable; after this run it would have %d, tolerating %d. "
+            "A misplaced group line demotes managers by accident, so swarmplane demotes one manager per run unless "
+            "told otherwise. Nothing was changed. Fix: if this is not meant, put them back under 'managers'; to demote "
+            "them, move one per run, or set %s: true to demote them one after another in this run."
+            % (
+                len(demoted),
+                names,
+                count,
+                _tolerates(count),
+                count_after,
+                _tolerates(count_after),
+                BULK_DEMOTION_VARIABLE,
+            )
+        ]
+    return []
 
 
 def swarm_hosts_to_join(hosts, hostvars):
@@ -302,6 +483,165 @@ def swarm_stale_nodes(nodes, hosts, node_ids):
     return stale
 
 
+# --------------------------------------------------------------------------- engine restarts
+
+
+def swarm_restart_order(hosts, hostvars, pending_fact=None):
+    """Hosts whose engine restarts (those whose host variable pending_fact is true, when it is given), in the order
+    that disturbs the swarm least: workers, then managers, the leader last."""
+    if pending_fact:
+        hosts = [h for h in hosts if hostvars[h].get(pending_fact)]
+
+    def rank(host):
+        probe = _probe(hostvars[host])
+        if not probe.get("is_manager"):
+            return 0
+        return 2 if probe.get("leader") and probe.get("leader") == probe.get("hostname") else 1
+
+    return sorted(hosts, key=rank)
+
+
+def swarm_restart_errors(hosts, hostvars, unlock_key_given=False):
+    """Why restarting the engines of these hosts, one at a time, would cost the swarm its quorum or leave a manager
+    locked (no key to unlock it). Reads the node list and autolock from the managers' probes."""
+    managers = [h for h in hosts if _probe(hostvars[h]).get("is_manager")]
+    if not managers:
+        return []
+    probe = _probe(hostvars[managers[0]])
+    names = ", ".join(managers)
+    errors = []
+    if probe.get("autolock") and not unlock_key_given:
+        errors.append(
+            "the engines of the managers %s would restart (a changed docker_engine_daemon_options or new packages), and "
+            "the swarm has autolock on: a restarted manager stays locked until it gets the unlock key, and "
+            "swarm_unlock_key is not set. Nothing was changed. Fix: give the key as swarm_unlock_key (for example "
+            "-e @<vault file> --vault-id <id>, the file swarm_unlock_key_vault_file writes), then re-run." % names
+        )
+    rows = _manager_rows(probe.get("nodes"))
+    down = [r.get("hostname") or r.get("id") for r in rows if not _is_reachable_manager(r)]
+    tolerates = _tolerates(len(rows))
+    if tolerates and len(down) + 1 > tolerates:
+        errors.append(
+            "restarting the engine of a manager (%s) takes it out of the raft until it is back: the swarm has %d "
+            "managers and tolerates %d unavailable, and %s %s unreachable already, so one more would cost the quorum. "
+            "Nothing was restarted. Fix: bring %s back first (start its engine, unlock it), then re-run."
+            % (names, len(rows), tolerates, ", ".join(down), "is" if len(down) == 1 else "are", ", ".join(down))
+        )
+    return errors
+
+
+# --------------------------------------------------------------------------- firewall
+
+
+def _ip(text):
+    try:
+        return str(ipaddress.ip_address(str(text)))
+    except ValueError:
+        return None
+
+
+def swarm_member_addresses(groups, hostvars):
+    """The addresses the inventory's swarm hosts reach each other from: advertise and data path addresses, else
+    ansible_host when it is an address. Hosts whose address is not known (unreachable, a name) are left out."""
+    addresses = []
+    for host in list(groups.get("managers") or []) + list(groups.get("workers") or []):
+        host_vars = hostvars[host]
+        advertise = swarm_advertise_address(host_vars)
+        data_path = host_vars.get("swarm_data_path_addr") or ""
+        found = [_ip(_strip_port(advertise)) if advertise else None]
+        found.append(_ip(data_path) or (_facts(host_vars).get("interface_ipv4") or {}).get(str(data_path)))
+        if not any(found):
+            found.append(_ip(host_vars.get("ansible_host", "")))
+        addresses.extend(a for a in found if a and a not in addresses)
+    return addresses
+
+
+def _ufw_rules(ports, sources):
+    rules = []
+    for source in sources:
+        for port in ports:
+            number, _sep, proto = str(port).partition("/")
+            rules.append(
+                "allow from %s to any port %s proto %s comment '%s'" % (source, number, proto, FIREWALL_COMMENT)
+            )
+        rules.append("allow from %s proto esp comment '%s'" % (source, FIREWALL_COMMENT))
+    return rules
+
+
+def swarm_ufw_commands(added, ports, sources, legacy_ports=()):
+    """ufw argument lists that make the swarm's ports and ESP reachable from `sources` only.
+
+    added: the output of `ufw show added` (rules as ufw commands, in ufw's own spelling, which the wanted rules
+    use too). Rules of swarmplane carry the comment 'swarmplane'; those no longer wanted are deleted, and so are
+    the any-source rules earlier versions added (legacy_ports, and ESP from anywhere). New rules come first, so
+    members never lose access on the way.
+    """
+    current = [line[len("ufw ") :].strip() for line in str(added).splitlines() if line.startswith("ufw ")]
+    wanted = _ufw_rules(ports, sources)
+    legacy = ["allow %s" % p for p in legacy_ports] + ["allow to any proto esp"]
+    commands = [shlex.split(rule) for rule in wanted if rule not in current]
+    for rule in current:
+        stale = rule.endswith(" comment '%s'" % FIREWALL_COMMENT) and rule not in wanted
+        if stale or rule in legacy:
+            commands.append(["delete"] + shlex.split(rule))
+    return commands
+
+
+def _rich_rule(source, port):
+    """A firewalld rich rule, in the form `firewall-cmd --list-rich-rules` prints, letting `source` reach `port`
+    (P/PROTO, or "esp")."""
+    family = "ipv6" if ":" in source else "ipv4"
+    if port == "esp":
+        element = 'protocol value="esp"'
+    else:
+        number, _sep, proto = port.partition("/")
+        element = 'port port="%s" protocol="%s"' % (number, proto)
+    return 'rule family="%s" source address="%s" %s accept' % (family, source, element)
+
+
+def _rich_rule_key(rule):
+    """(source, port) of a rich rule that accepts one source on one port or ESP; None for any other rule."""
+    source = re.search(r'source address="([^"]+)"', rule)
+    port = re.search(r'port port="(\d+)" protocol="(\w+)"', rule)
+    esp = re.search(r'protocol value="esp"', rule)
+    if not source or not rule.rstrip().endswith(" accept") or " NOT " in rule.upper() or not (port or esp):
+        return None
+    return (source.group(1), "%s/%s" % port.groups() if port else "esp")
+
+
+def swarm_firewalld_commands(state, ports, sources, legacy_ports=()):
+    """firewall-cmd argument lists that make the swarm's ports and ESP reachable from `sources` only, with rich
+    rules in the default zone (one per source and port, and per source for ESP).
+
+    Rich rules, not a zone of sources: a source bound to a zone has all its traffic judged by that zone alone, so
+    the members would lose SSH and every other port to each other. Rules of the swarm's ports (`ports`,
+    `legacy_ports`) and ESP for sources no longer listed are removed, and so are the ports and ESP earlier versions
+    opened to any source in the default zone; new rules come first, so members never lose access on the way.
+
+    state: lines "rich RULE" (`--list-rich-rules`), "default-port P/PROTO" (`--list-ports`) and
+    "default-protocol NAME" (`--list-protocols`), all of the default zone, permanent.
+    """
+    rich, open_ports, open_protocols = [], [], []
+    for line in str(state).splitlines():
+        key, _sep, value = line.strip().partition(" ")
+        {"rich": rich, "default-port": open_ports, "default-protocol": open_protocols}.get(key, []).append(value)
+    current = {}
+    for rule in rich:
+        key = _rich_rule_key(rule)
+        if key:
+            current.setdefault(key, []).append(rule)
+    swarm_ports = set(ports) | set(legacy_ports) | {"esp"}
+    wanted = [(source, port) for source in sources for port in list(ports) + ["esp"]]
+    commands = [["--permanent", "--add-rich-rule=%s" % _rich_rule(*key)] for key in wanted if key not in current]
+    for key, rules in current.items():
+        if key[1] in swarm_ports and key not in wanted:
+            commands += [["--permanent", "--remove-rich-rule=%s" % rule] for rule in rules]
+    commands += [["--permanent", "--remove-port=%s" % p] for p in legacy_ports if p in open_ports]
+    if "esp" in open_protocols:
+        commands.append(["--permanent", "--remove-protocol=esp"])
+    return commands
+
+
 def swarm_node_table(nodes, self_id=None):
     """Nodes as `docker node ls` prints them (the current node marked with *)."""
     headers = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION", "ADDRESS")
@@ -337,5 +677,10 @@ class FilterModule:
             "swarm_join_availability": swarm_join_availability,
             "swarm_reconcile_plan": swarm_reconcile_plan,
             "swarm_stale_nodes": swarm_stale_nodes,
+            "swarm_restart_order": swarm_restart_order,
+            "swarm_restart_errors": swarm_restart_errors,
+            "swarm_member_addresses": swarm_member_addresses,
+            "swarm_ufw_commands": swarm_ufw_commands,
+            "swarm_firewalld_commands": swarm_firewalld_commands,
             "swarm_node_table": swarm_node_table,
         }

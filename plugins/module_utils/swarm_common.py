@@ -4,9 +4,11 @@
 
 Two halves:
 - EngineClient: a Docker SDK client on the local engine socket whose errors fail the module
-  with context (what was being done, the engine's explanation, the fix).
+  with context (what was being done, the engine's explanation, the fix). Every call is bounded:
+  by the module's `timeout`, and inside a wait by the time the wait has left.
 - Pure functions (no engine, no Ansible): normalising `docker info`, deciding what a join
-  should do, diffing swarm and node specs, the `docker node ls` rows. Unit-tested directly.
+  should do, diffing swarm and node specs, the `docker node ls` rows, bounded waits with an
+  injectable clock. Unit-tested directly.
 
 Swarm init, join and update go through the engine API's JSON bodies rather than the SDK's
 keyword helpers: every field (data path port, availability at join, ...) then works the same
@@ -15,11 +17,15 @@ on Debian's python3-docker 5.0 as on docker 7.x.
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 import traceback
 
 try:
     import docker
     from docker.errors import APIError, DockerException, NotFound
+    from requests.exceptions import RequestException, Timeout
 
     HAS_DOCKER_SDK = True
     DOCKER_SDK_IMPORT_ERROR = None
@@ -34,6 +40,12 @@ except ImportError:  # reported by EngineClient with missing_required_lib
         pass
 
     class NotFound(APIError):
+        pass
+
+    class RequestException(Exception):
+        pass
+
+    class Timeout(RequestException):
         pass
 
 
@@ -56,6 +68,51 @@ class SwarmDecisionError(Exception):
     """The wanted state cannot be reached safely from the live state; the message says why and how to fix it."""
 
 
+class EngineError(Exception):
+    """An engine call failed. str() is what was being done and the engine's own words; `answered` is true when
+    the engine answered with an error (as opposed to not answering at all)."""
+
+    def __init__(self, message, answered=False):
+        super().__init__(message)
+        self.answered = answered
+
+
+class NotYet(Exception):
+    """A waited-for condition does not hold yet; the message says what was seen instead."""
+
+
+# --------------------------------------------------------------------------- bounded waits
+
+
+class Deadline:
+    """A moment `seconds` from now. The clock is injectable so that waits can be tested without sleeping."""
+
+    def __init__(self, seconds, clock=time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self.end = clock() + seconds
+
+    def remaining(self):
+        return max(0.0, self.end - self.clock())
+
+
+def wait_for(attempt, deadline, interval=1.0, sleep=time.sleep):
+    """attempt() until it returns instead of raising NotYet, or the deadline passes: then the last NotYet is raised.
+
+    The wait ends at the deadline, not one try after it: each try is expected to bound its own engine
+    calls by deadline.remaining() (EngineClient.bounded_by), and the pause between tries never overshoots.
+    """
+    while True:
+        try:
+            return attempt()
+        except NotYet as exc:
+            last = exc
+        left = deadline.remaining()
+        if left <= 0:
+            raise last
+        sleep(min(interval, left))
+
+
 # --------------------------------------------------------------------------- engine client
 
 
@@ -71,11 +128,76 @@ def _version_tuple(text):
     return tuple(parts + [0] * (3 - len(parts)))
 
 
+def engine_socket(docker_host):
+    """Where a docker_host URL listens: ('unix', path) or ('tcp', (host, port)); None for schemes not probed (ssh)."""
+    if docker_host.startswith("unix://"):
+        return ("unix", docker_host[len("unix://") :])
+    for scheme, port in (("tcp://", 2375), ("http://", 2375), ("https://", 2376)):
+        if docker_host.startswith(scheme):
+            rest = docker_host[len(scheme) :].split("/", 1)[0]
+            host, sep, port_text = rest.rpartition(":")
+            if not sep or "]" in port_text:
+                host, port_text = rest, str(port)
+            return ("tcp", (host.strip("[]"), int(port_text)))
+    return None
+
+
+def engine_absence(docker_host, timeout):
+    """Why nothing listens at docker_host, or None when something does (or the scheme cannot be probed).
+
+    Only "no socket" and "connection refused" mean no engine. Anything else (a timeout, permission denied)
+    means an engine is there and misbehaves: the API call that follows reports it in the engine's words.
+    """
+    target = engine_socket(docker_host)
+    if target is None:
+        return None
+    kind, address = target
+    if kind == "unix" and not os.path.exists(address):
+        return "no socket at %s" % address
+    try:
+        if kind == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            try:
+                sock.connect(address)
+            finally:
+                sock.close()
+        else:
+            socket.create_connection(address, timeout).close()
+    except (ConnectionRefusedError, FileNotFoundError) as exc:
+        return "nothing listens at %s (%s)" % (docker_host, exc.strerror)
+    except OSError:
+        return None
+    return None
+
+
+def describe_engine_error(exc, timeout):
+    """The engine's own words for a failed call; a timeout says how long it waited."""
+    if isinstance(exc, APIError):
+        return str(getattr(exc, "explanation", None) or exc)
+    cause = exc
+    while cause is not None and not isinstance(cause, Timeout):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, Timeout) or isinstance(exc, socket.timeout):
+        return "no answer within %s s (%s)" % (_seconds(timeout), exc)
+    return str(exc) or type(exc).__name__
+
+
+def _seconds(value):
+    return int(value) if float(value).is_integer() else round(value, 1)
+
+
+# Shortest bound given to one engine call inside a wait whose time is almost up.
+MIN_CALL_TIMEOUT = 0.5
+
+
 class EngineClient:
     """Docker SDK low-level client on the local engine; every failure ends the module with context."""
 
-    def __init__(self, module, soft=False):
-        """With soft=True a missing SDK or engine raises EngineUnavailable instead of failing the module."""
+    def __init__(self, module, soft=False, wait=0, clock=time.monotonic, sleep=time.sleep):
+        """soft=True: a missing SDK, or no engine listening, raises EngineUnavailable instead of failing the module
+        (an engine that is there but fails still fails it, with its own words).
+        wait=N (seconds, or a Deadline): wait that long for the engine to answer (after a start or restart)."""
         self.module = module
         if not HAS_DOCKER_SDK:
             from ansible.module_utils.basic import missing_required_lib
@@ -96,38 +218,93 @@ class EngineClient:
                 msg="Docker SDK for Python %s is too old: swarmplane needs >= %s (Debian/Ubuntu: python3-docker from bookworm/jammy or newer)"
                 % (docker.__version__, ".".join(map(str, DOCKER_SDK_MIN_VERSION)))
             )
-        docker_host = module.params.get("docker_host") or DEFAULT_DOCKER_HOST
+        self.docker_host = module.params.get("docker_host") or DEFAULT_DOCKER_HOST
+        self.call_timeout = module.params.get("timeout") or 60
+        self.clock = clock
+        self.sleep = sleep
+        if wait:
+            self.api = self._wait_for_engine(wait if isinstance(wait, Deadline) else Deadline(wait, clock))
+            return
         try:
-            self.api = docker.APIClient(
-                base_url=docker_host, version="auto", timeout=module.params.get("timeout") or 60
-            )
-        except DockerException as exc:
+            self.api = self._connect(self.call_timeout)
+        except EngineUnavailable as exc:
             if soft:
-                raise EngineUnavailable("no Docker engine answers at %s" % docker_host) from None
-            module.fail_json(
-                msg="cannot reach the Docker engine at %s: %s. Is dockerd running? (the swarmplane.cluster.docker_engine role installs and starts it)"
-                % (docker_host, exc)
+                raise
+            self.fail(
+                "no Docker engine answers at %s: %s. Is dockerd running? (the swarmplane.cluster.docker_engine role "
+                "installs and starts it)" % (self.docker_host, exc)
             )
+        except EngineError as exc:
+            self.fail(
+                "the Docker engine at %s does not work: %s. Fix: see why it fails (`docker info`, the engine's log), "
+                "then re-run." % (self.docker_host, exc)
+            )
+
+    def _connect(self, timeout):
+        """An APIClient on an engine that answered; EngineUnavailable when none listens, EngineError (the engine's
+        words) when it is there but fails."""
+        absent = engine_absence(self.docker_host, timeout)
+        if absent:
+            raise EngineUnavailable(absent)
+        try:
+            return docker.APIClient(base_url=self.docker_host, version="auto", timeout=timeout)
+        except (DockerException, RequestException, OSError) as exc:
+            raise EngineError(describe_engine_error(exc, timeout)) from None
+
+    def _wait_for_engine(self, deadline):
+        def attempt():
+            try:
+                api = self._connect(self._bound(deadline))
+            except (EngineUnavailable, EngineError) as exc:
+                raise NotYet(str(exc)) from None
+            api.timeout = self.call_timeout
+            return api
+
+        try:
+            return wait_for(attempt, deadline, sleep=self.sleep)
+        except NotYet as exc:
+            self.fail(
+                "the Docker engine at %s did not answer within %s s: %s"
+                % (self.docker_host, _seconds(deadline.seconds), exc)
+            )
+
+    def _bound(self, deadline):
+        return round(max(MIN_CALL_TIMEOUT, min(self.call_timeout, deadline.remaining())), 1)
+
+    def bounded_by(self, deadline):
+        """Make the next calls give up when the deadline passes (never later than the module's timeout)."""
+        self.api.timeout = self._bound(deadline)
+
+    def unbounded(self):
+        """Back to the module's timeout for each call, after a wait."""
+        self.api.timeout = self.call_timeout
 
     def fail(self, msg, **kwargs):
         self.module.fail_json(msg=msg, **kwargs)
 
-    def call(self, doing, func, *args, **kwargs):
-        """Run one SDK call; on an engine error fail with what was being done and the engine's words."""
+    def attempt(self, doing, func, *args, **kwargs):
+        """Run one SDK call; an engine error raises EngineError with what was being done and the engine's words."""
         try:
             return func(*args, **kwargs)
         except APIError as exc:
-            self.fail("%s failed: %s" % (doing, getattr(exc, "explanation", None) or exc))
-        except DockerException as exc:
-            self.fail("%s failed: %s" % (doing, exc))
+            raise EngineError("%s failed: %s" % (doing, describe_engine_error(exc, self.api.timeout)), True) from None
+        except (DockerException, RequestException, OSError) as exc:
+            raise EngineError("%s failed: %s" % (doing, describe_engine_error(exc, self.api.timeout))) from None
+
+    def call(self, doing, func, *args, **kwargs):
+        """Run one SDK call; on an engine error fail with what was being done and the engine's words."""
+        try:
+            return self.attempt(doing, func, *args, **kwargs)
+        except EngineError as exc:
+            self.fail(str(exc))
 
     def post_json(self, doing, path, body, params=None):
-        def _post():
-            response = self.api._post_json(self.api._url(path), data=body, params=params or {})
-            self.api._raise_for_status(response)
-            return response.text
+        return self.call(doing, self._post_json, path, body, params)
 
-        return self.call(doing, _post)
+    def _post_json(self, path, body, params=None):
+        response = self.api._post_json(self.api._url(path), data=body, params=params or {})
+        self.api._raise_for_status(response)
+        return response.text
 
     def info(self):
         return self.call("reading the engine state (docker info)", self.api.info)
@@ -154,13 +331,20 @@ class EngineClient:
         tokens = self.inspect_swarm().get("JoinTokens") or {}
         return dict(worker=tokens.get("Worker"), manager=tokens.get("Manager"))
 
+    def unlock_key(self):
+        """The swarm's unlock key, "" when autolock is off (a secret: register it with no_log)."""
+        answer = self.call("reading the unlock key (docker swarm unlock-key)", self.api.get_unlock_key)
+        return (answer or {}).get("UnlockKey") or ""
+
     def inspect_node(self, node_id):
+        """The node, or None when the swarm has no such node."""
+        return self.call("reading swarm node %s" % node_id, self.node_or_none, node_id)
+
+    def node_or_none(self, node_id):
         try:
             return self.api.inspect_node(node_id)
         except NotFound:
             return None
-        except APIError as exc:
-            self.fail("reading swarm node %s failed: %s" % (node_id, getattr(exc, "explanation", None) or exc))
 
 
 # --------------------------------------------------------------------------- pure logic: local node
@@ -170,12 +354,14 @@ def local_node_state(info):
     """The parts of `docker info` that say where this node stands in a swarm."""
     swarm = (info or {}).get("Swarm") or {}
     cluster = swarm.get("Cluster") or {}
+    encryption = (cluster.get("Spec") or {}).get("EncryptionConfig") or {}
     return dict(
         state=swarm.get("LocalNodeState") or "inactive",
         node_id=swarm.get("NodeID") or None,
         node_addr=swarm.get("NodeAddr") or None,
         is_manager=bool(swarm.get("ControlAvailable")),
         cluster_id=cluster.get("ID") or None,
+        autolock=bool(encryption.get("AutoLockManagers")),
         remote_managers=[
             dict(node_id=m.get("NodeID"), addr=m.get("Addr")) for m in (swarm.get("RemoteManagers") or [])
         ],

@@ -7,17 +7,20 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: swarm
-short_description: Initialize, update, join or leave a Docker Swarm on the local engine
+short_description: Initialize, update, join, leave or unlock a Docker Swarm on the local engine
 version_added: "0.1.0"
 description:
   - Runs on a swarm host and talks to the local Docker engine (C(docker swarm init), C(docker swarm join),
-    C(docker swarm update), C(docker swarm leave)).
+    C(docker swarm update), C(docker swarm leave), C(docker swarm unlock)).
   - Reads the node's live swarm state first and only acts on the difference, so every state is idempotent.
   - C(state=join) into the swarm the node is already in is a no-op; a node that is in a B(different) swarm,
     or stuck in the C(pending) or C(error) state, is refused with an explanation unless O(force=true),
     which leaves first and joins again.
   - Workers do not know the ID of their cluster; they are matched by the node IDs of the managers they
     talk to (O(manager_node_ids)), else by manager addresses (O(remote_addrs)).
+  - C(state=unlocked) is what to run after an engine (re)start - it waits for the engine to answer, unlocks a
+    manager that autolock left locked, and returns once the node is back in its swarm (a manager - reachable in
+    the raft, as its leader sees it). The whole wait is bounded by O(timeout).
 options:
   state:
     description:
@@ -25,8 +28,10 @@ options:
         of the swarm this node manages.
       - V(join) joins the swarm of O(remote_addrs) with O(join_token); the token decides the role.
       - V(absent) leaves the swarm (C(docker swarm leave)).
+      - V(unlocked) waits for the engine, unlocks a locked node with O(unlock_key) and waits until the node is
+        back in its swarm. A node outside any swarm is left as it is once its engine answers.
     type: str
-    choices: [present, join, absent]
+    choices: [present, join, absent, unlocked]
     default: present
   advertise_addr:
     description:
@@ -93,6 +98,11 @@ options:
   join_token:
     description: Worker or manager join token. Never logged.
     type: str
+  unlock_key:
+    description:
+      - The swarm's unlock key (C(docker swarm unlock-key) on a manager shows it), for V(unlocked). Never logged.
+      - Only needed when the node is locked; a wrong key fails with the engine's words and leaves the node locked.
+    type: str
   availability:
     description: Availability of the node from the moment it joins (C(docker swarm join --availability)).
     type: str
@@ -118,7 +128,9 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds to wait for an engine API call, and for a joined node to become active.
+    description:
+      - Seconds to wait for an engine API call, and for a joined node to become active.
+      - With V(unlocked), the whole wait - the engine answering, the unlock, the node back in its swarm.
     type: int
     default: 60
 extends_documentation_fragment:
@@ -154,6 +166,12 @@ EXAMPLES = r"""
   swarmplane.cluster.swarm:
     state: absent
     force: true
+
+- name: After an engine restart, unlock the manager and wait until it is back in the raft
+  swarmplane.cluster.swarm:
+    state: unlocked
+    unlock_key: "{{ swarm_unlock_key }}"
+    timeout: 120
 """
 
 RETURN = r"""
@@ -178,6 +196,10 @@ swarm_state:
   description: The node's swarm state after the run (inactive, pending, active, error, locked).
   returned: always
   type: str
+waited:
+  description: Seconds V(unlocked) waited for the engine and the node.
+  returned: when state=unlocked
+  type: float
 changes:
   description: Swarm settings changed by an update, with their old and new values.
   returned: when state=present and the swarm existed
@@ -201,7 +223,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
+    Deadline,
     EngineClient,
+    EngineError,
+    NotYet,
     SwarmDecisionError,
     decide_init,
     decide_join,
@@ -209,15 +234,46 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common im
     local_node_state,
     swarm_init_body,
     swarm_spec_changes,
+    wait_for,
     with_swarm_port,
 )
 
 
+def is_raft_member(local):
+    """Whether the node is a manager, also while its manager part is still starting after a restart
+    (it then lists itself among the managers it knows)."""
+    own = local["node_id"]
+    return local["is_manager"] or bool(own and own in {m["node_id"] for m in local["remote_managers"]})
+
+
+def not_back_yet(local, node):
+    """What a restarted node still lacks to count as back in its swarm (None when it is back).
+
+    node: the node as the swarm's leader sees it (inspected through this node), for a manager.
+    """
+    if local["state"] != "active":
+        detail = ": %s" % local["error"] if local["error"] else ""
+        return "its swarm state is %s%s" % (local["state"], detail)
+    if not is_raft_member(local):
+        return None
+    if not local["is_manager"]:
+        return "its manager has not started yet"
+    status = (node or {}).get("ManagerStatus") or {}
+    if status.get("Leader") or status.get("Reachability") == "reachable":
+        return None
+    return "the leader sees its manager as %s" % (status.get("Reachability") or "unknown")
+
+
 class SwarmManager:
-    def __init__(self, module):
+    def __init__(self, module, clock=time.monotonic, sleep=time.sleep):
         self.module = module
         self.params = module.params
-        self.client = EngineClient(module)
+        self.sleep = sleep
+        self.deadline = Deadline(self.params["timeout"], clock)
+        waits = self.params["state"] == "unlocked"
+        self.client = EngineClient(module, wait=self.deadline if waits else 0, clock=clock, sleep=sleep)
+        if waits:  # an engine can answer its version and hang on `docker info`: that too within the wait
+            self.client.bounded_by(self.deadline)
         self.local = local_node_state(self.client.info())
         self.result = dict(changed=False, action="none")
 
@@ -229,6 +285,8 @@ class SwarmManager:
                 self._present()
             elif state == "join":
                 self._join()
+            elif state == "unlocked":
+                self._unlocked()
             else:
                 self._absent()
         except SwarmDecisionError as exc:
@@ -246,6 +304,8 @@ class SwarmManager:
             self.result["cluster_id"] = self.local["cluster_id"]
         if self.params["return_join_tokens"] and self.local["is_manager"] and not self.module.check_mode:
             self.result["join_tokens"] = self.client.join_tokens()
+        if state == "unlocked":
+            self.result["waited"] = round(self.deadline.seconds - self.deadline.remaining(), 1)
         return self.result
 
     # ----------------------------------------------------------------- states
@@ -317,23 +377,87 @@ class SwarmManager:
                 force=self.params["force"] or self.local["state"] != "active",
             )
 
+    def _unlocked(self):
+        if self.local["state"] == "locked":
+            if not self.params["unlock_key"]:
+                raise SwarmDecisionError(
+                    "the node is locked (autolock): its engine restarted and waits for the swarm's unlock key. "
+                    "Fix: pass unlock_key (`docker swarm unlock-key` on a reachable manager shows it)"
+                )
+            self._act("unlock")
+            if self.module.check_mode:
+                return
+            self.client.bounded_by(self.deadline)
+            try:
+                self.client.attempt(
+                    "docker swarm unlock",
+                    self.client._post_json,
+                    "/swarm/unlock",
+                    dict(UnlockKey=self.params["unlock_key"]),
+                )
+            except EngineError as exc:
+                raise SwarmDecisionError(
+                    "%s; the node stays locked. Fix: give the swarm's current unlock key (a rotation changes it: "
+                    "`docker swarm unlock-key` on a reachable manager shows it)" % exc
+                ) from None
+        if self.local["state"] != "inactive" and not self.module.check_mode:
+            self.local = self._wait_back_in_swarm()
+
     # ----------------------------------------------------------------- helpers
 
     def _act(self, action):
         self.result.update(changed=True, action=action)
 
-    def _wait_until_active(self):
-        deadline = time.monotonic() + self.params["timeout"]
-        while True:
-            self.local = local_node_state(self.client.info())
-            if self.local["state"] == "active":
-                return
-            if self.local["state"] == "error" or time.monotonic() > deadline:
-                self.client.fail(
-                    "the node joined but did not become active (state %s%s)"
-                    % (self.local["state"], ": %s" % self.local["error"] if self.local["error"] else "")
+    def _wait_back_in_swarm(self):
+        def attempt():
+            self.client.bounded_by(self.deadline)
+            try:
+                local = local_node_state(
+                    self.client.attempt("reading the engine state (docker info)", self.client.api.info)
                 )
-            time.sleep(0.5)
+                node = None
+                if local["is_manager"]:
+                    node = self.client.attempt("reading this node", self.client.node_or_none, local["node_id"])
+            except EngineError as exc:
+                raise NotYet(str(exc)) from None
+            missing = not_back_yet(local, node)
+            if missing:
+                raise NotYet(missing)
+            return local
+
+        try:
+            return wait_for(attempt, self.deadline, interval=0.5, sleep=self.sleep)
+        except NotYet as exc:
+            self.client.fail(
+                "the node is not back in its swarm within %s s (timeout): %s" % (self.params["timeout"], exc),
+                swarm_state=self.local["state"],
+            )
+        finally:
+            self.client.unbounded()
+
+    def _wait_until_active(self):
+        deadline = Deadline(self.params["timeout"], self.deadline.clock)
+
+        def attempt():
+            self.client.bounded_by(deadline)
+            self.local = local_node_state(self.client.info())
+            if self.local["state"] == "error":
+                self._fail_not_active()
+            if self.local["state"] != "active":
+                raise NotYet(self.local["state"])
+
+        try:
+            wait_for(attempt, deadline, interval=0.5, sleep=self.sleep)
+        except NotYet:
+            self._fail_not_active()
+        finally:
+            self.client.unbounded()
+
+    def _fail_not_active(self):
+        self.client.fail(
+            "the node joined but did not become active within %s s (state %s%s)"
+            % (self.params["timeout"], self.local["state"], ": %s" % self.local["error"] if self.local["error"] else "")
+        )
 
     @staticmethod
     def _summary(local):
@@ -350,6 +474,8 @@ class SwarmManager:
         if action in ("join", "rejoin"):
             # Tokens do not say which role they grant: the engine decides at join time.
             return dict(state="active", role="(granted by the join token)", cluster_id=self.params["cluster_id"])
+        if action == "unlock":
+            return dict(before, state="active", role="manager")
         if action == "leave":
             return dict(state="inactive", role=None, cluster_id=None)
         after = dict(before)
@@ -360,7 +486,7 @@ class SwarmManager:
 
 def main():
     argument_spec = dict(
-        state=dict(type="str", default="present", choices=["present", "join", "absent"]),
+        state=dict(type="str", default="present", choices=["present", "join", "absent", "unlocked"]),
         advertise_addr=dict(type="str"),
         listen_addr=dict(type="str", default="0.0.0.0:2377"),
         data_path_addr=dict(type="str"),
@@ -380,6 +506,7 @@ def main():
         labels=dict(type="dict"),
         remote_addrs=dict(type="list", elements="str"),
         join_token=dict(type="str", no_log=True),
+        unlock_key=dict(type="str", no_log=True),
         availability=dict(type="str", choices=["active", "pause", "drain"]),
         cluster_id=dict(type="str"),
         manager_node_ids=dict(type="list", elements="str"),

@@ -12,10 +12,16 @@ version_added: "0.1.0"
 description:
   - Reads the local engine (whether the node is in a swarm, its state and role, the cluster ID, the managers
     it knows) and on a manager also the nodes as C(docker node ls) shows them, and the leader.
-  - With O(join_tokens=true) on a manager, returns the join tokens. Tokens are secrets, so register such a
-    result with C(no_log=true).
+  - With O(join_tokens=true) or O(unlock_key=true) on a manager, returns the join tokens or the unlock key. They
+    are secrets, so register such a result with C(no_log=true).
   - With O(fail_on_unavailable=false) a host without an engine or without the Docker SDK is reported
-    (RV(docker_available=false)) instead of failing, so a play can probe hosts before preparing them.
+    (RV(docker_available=false)) instead of failing, so a play can probe hosts before preparing them. An engine
+    that is there but fails (does not answer within O(timeout), refuses the caller) always fails the module,
+    with the engine's own words.
+  - A manager that cannot list the nodes because the engine answers with an error (a swarm without a leader)
+    reports it in RV(nodes_error); an engine that does not answer fails the module.
+  - With O(ready_nodes), waits up to O(ready_timeout) seconds for those nodes to be Ready; every engine call
+    is bounded by the time left, so the wait never outlasts O(ready_timeout).
 options:
   nodes:
     description: On a manager, list the swarm's nodes.
@@ -25,8 +31,27 @@ options:
     description: On a manager, return the worker and manager join tokens.
     type: bool
     default: false
+  unlock_key:
+    description:
+      - On a manager, return the swarm's unlock key in RV(unlock_key) (empty when autolock is off).
+      - The key unlocks every manager after a restart; register the result with C(no_log=true).
+    type: bool
+    default: false
+  ready_nodes:
+    description:
+      - Node IDs that must be Ready; on a manager, wait up to O(ready_timeout) seconds until they are, and fail
+        naming those that are not.
+    type: list
+    elements: str
+    default: []
+  ready_timeout:
+    description: Seconds to wait for O(ready_nodes).
+    type: int
+    default: 60
   fail_on_unavailable:
-    description: Fail when the engine or the Docker SDK is missing; when false, report it instead.
+    description:
+      - Fail when no engine listens or the Docker SDK is missing; when false, report it instead
+        (RV(docker_available=false)).
     type: bool
     default: true
   host_facts:
@@ -59,6 +84,11 @@ EXAMPLES = r"""
     join_tokens: true
   register: swarm_tokens
   no_log: true
+
+- name: Wait up to 60 s for two nodes to be Ready
+  swarmplane.cluster.swarm_info:
+    ready_nodes: [m0qgdcu8ytvzmbyjodj6m207q, sbj57woue8jjjvs3zkjxu5a07]
+    ready_timeout: 60
 """
 
 RETURN = r"""
@@ -102,14 +132,20 @@ cluster_id:
   description: ID of the swarm (managers only).
   returned: always
   type: str
+autolock:
+  description: Whether the swarm locks its managers after a restart until they get the unlock key.
+  returned: on a manager
+  type: bool
 remote_managers:
   description: Managers this node knows, with node_id and addr.
   returned: always
   type: list
   elements: dict
 nodes_error:
-  description: Why a manager could not list the nodes (for example a swarm that lost its quorum).
-  returned: when listing the nodes failed
+  description:
+    - Why a manager could not list the nodes, in the engine's words (for example a swarm that lost its quorum
+      has no leader).
+  returned: when the engine answered the node listing with an error
   type: str
 leader:
   description: Hostname of the raft leader.
@@ -152,6 +188,10 @@ join_tokens:
   description: Worker and manager join tokens.
   returned: on a manager with join_tokens=true
   type: dict
+unlock_key:
+  description: The swarm's unlock key; empty when autolock is off. A secret.
+  returned: on a manager with unlock_key=true
+  type: str
 host:
   description: Host facts, named as Ansible's own facts where they have an equivalent.
   returned: with host_facts=true
@@ -204,10 +244,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.swarmplane.cluster.plugins.module_utils.kernel import kernel_has_module
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
+    Deadline,
     EngineClient,
+    EngineError,
     EngineUnavailable,
+    NotYet,
     local_node_state,
     node_row,
+    wait_for,
 )
 
 
@@ -311,6 +355,58 @@ def unavailable_result(reason):
     )
 
 
+def node_rows(nodes):
+    """The nodes as `docker node ls` lists them: managers first, then by hostname."""
+    return sorted((node_row(n) for n in nodes), key=lambda r: (r["role"] != "manager", r["hostname"] or ""))
+
+
+def not_ready(rows, node_ids):
+    """'hostname (status)' of each wanted node that is not Ready; 'ID (not in the swarm)' for one not listed."""
+    by_id = {r["id"]: r for r in rows}
+    waiting = []
+    for node_id in node_ids:
+        row = by_id.get(node_id)
+        if row is None:
+            waiting.append("%s (not in the swarm)" % node_id)
+        elif row["status"] != "Ready":
+            waiting.append("%s (%s)" % (row["hostname"] or node_id, row["status"]))
+    return waiting
+
+
+def list_nodes(client):
+    """nodes and leader; an engine that answers with an error (a swarm without a leader) gives nodes_error."""
+    try:
+        rows = node_rows(client.attempt("listing the swarm nodes (docker node ls)", client.api.nodes))
+    except EngineError as exc:
+        if not exc.answered:
+            client.fail(str(exc))
+        return dict(nodes=[], leader="", nodes_error=str(exc))
+    return dict(nodes=rows, leader=next((r["hostname"] for r in rows if r["manager_status"] == "Leader"), ""))
+
+
+def wait_until_ready(client, node_ids, seconds):
+    """nodes and leader once every node of node_ids is Ready; fails naming the others after `seconds`."""
+    deadline = Deadline(seconds, client.clock)
+
+    def attempt():
+        client.bounded_by(deadline)
+        try:
+            rows = node_rows(client.attempt("listing the swarm nodes (docker node ls)", client.api.nodes))
+        except EngineError as exc:
+            raise NotYet(str(exc)) from None
+        waiting = not_ready(rows, node_ids)
+        if waiting:
+            raise NotYet("not Ready: %s" % ", ".join(waiting))
+        return rows
+
+    try:
+        rows = wait_for(attempt, deadline, interval=1.0, sleep=client.sleep)
+    except NotYet as exc:
+        client.fail("nodes did not become Ready within %s s: %s" % (seconds, exc))
+    client.unbounded()
+    return dict(nodes=rows, leader=next((r["hostname"] for r in rows if r["manager_status"] == "Leader"), ""))
+
+
 def read_swarm(module, client):
     local = local_node_state(client.info())
     result = dict(
@@ -330,19 +426,15 @@ def read_swarm(module, client):
         result["swarm_error"] = local["error"]
     if not local["is_manager"]:
         return result
-    if module.params["nodes"]:
-        try:
-            client.api.nodes()
-        except Exception as exc:  # a manager of a swarm without a leader (lost quorum) cannot list nodes
-            result.update(nodes=[], leader="", nodes_error=str(getattr(exc, "explanation", None) or exc))
-            return result
-        rows = sorted(
-            (node_row(n) for n in client.nodes()), key=lambda r: (r["role"] != "manager", r["hostname"] or "")
-        )
-        result["nodes"] = rows
-        result["leader"] = next((r["hostname"] for r in rows if r["manager_status"] == "Leader"), "")
+    result["autolock"] = local["autolock"]
+    if module.params["ready_nodes"]:
+        result.update(wait_until_ready(client, module.params["ready_nodes"], module.params["ready_timeout"]))
+    elif module.params["nodes"]:
+        result.update(list_nodes(client))
     if module.params["join_tokens"]:
         result["join_tokens"] = client.join_tokens()
+    if module.params["unlock_key"]:
+        result["unlock_key"] = client.unlock_key()
     return result
 
 
@@ -351,6 +443,9 @@ def main():
         argument_spec=dict(
             nodes=dict(type="bool", default=True),
             join_tokens=dict(type="bool", default=False, no_log=False),
+            unlock_key=dict(type="bool", default=False, no_log=False),
+            ready_nodes=dict(type="list", elements="str", default=[]),
+            ready_timeout=dict(type="int", default=60),
             fail_on_unavailable=dict(type="bool", default=True),
             host_facts=dict(type="bool", default=False),
             **ENGINE_ARGUMENT_SPEC,
@@ -360,14 +455,8 @@ def main():
     extra = dict(host=host_facts(module)) if module.params["host_facts"] else {}
     try:
         client = EngineClient(module, soft=not module.params["fail_on_unavailable"])
-        # The client connects lazily for some SDK versions: make one call while still "soft".
-        client.api.ping()
     except EngineUnavailable as exc:
         module.exit_json(**unavailable_result(str(exc)), **extra)
-    except Exception as exc:  # the engine socket is absent or refuses
-        if module.params["fail_on_unavailable"]:
-            module.fail_json(msg="cannot reach the Docker engine at %s: %s" % (module.params["docker_host"], exc))
-        module.exit_json(**unavailable_result("no Docker engine answers at %s" % module.params["docker_host"]), **extra)
     module.exit_json(**read_swarm(module, client), **extra)
 
 

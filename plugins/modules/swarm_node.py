@@ -13,7 +13,10 @@ description:
   - Runs on a swarm manager and changes one node (C(docker node update), C(docker node promote/demote),
     C(docker node rm)).
   - Reads the node's live spec, changes only what differs, and shows the difference in diff mode.
-  - Refuses to demote or remove the last manager.
+  - Refuses to demote or remove the last manager, and to demote a manager when the managers left would be too
+    few reachable ones for a quorum (the message gives the arithmetic).
+  - A promotion or demotion returns once the raft has taken it in (the node reachable as a manager, or no
+    longer a raft member), within O(timeout) seconds, so that the next one starts from a settled swarm.
 options:
   node:
     description:
@@ -94,11 +97,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
+    Deadline,
     EngineClient,
+    EngineError,
+    NotYet,
     SwarmDecisionError,
     count_managers,
     node_row,
     node_spec_changes,
+    wait_for,
 )
 
 
@@ -130,6 +137,38 @@ def find_node(nodes, wanted):
     return prefixed[0] if prefixed else None
 
 
+def _reachable(node):
+    return ((node.get("ManagerStatus") or {}).get("Reachability")) == "reachable"
+
+
+def demotion_quorum_error(nodes, node):
+    """Why demoting `node` now would cost the swarm its quorum (None when it would not).
+
+    The raft's members are the nodes with a manager status; a quorum is a majority of them, reachable.
+    """
+    members = [n for n in nodes if n.get("ManagerStatus")]
+    if node["ID"] not in {n["ID"] for n in members} or len(members) < 2:
+        return None
+    left = len(members) - 1
+    reachable_left = sum(1 for n in members if _reachable(n) and n["ID"] != node["ID"])
+    needed = left // 2 + 1
+    if reachable_left >= needed:
+        return None
+    down = [(n.get("Description") or {}).get("Hostname") or n["ID"] for n in members if not _reachable(n)]
+    return (
+        "demoting it would leave %d managers of which %d reachable (unreachable: %s), and %d managers need %d "
+        "reachable for a quorum. Fix: bring %s back first, or demote and remove them before this one"
+        % (left, reachable_left, ", ".join(down) or "none", left, needed, ", ".join(down) or "the unreachable managers")
+    )
+
+
+def role_settled(node, role):
+    """Whether the raft has taken in a role change: a manager reachable in it, a worker no longer a member."""
+    if role == "worker":
+        return not node.get("ManagerStatus")
+    return _reachable(node)
+
+
 class NodeManager:
     def __init__(self, module):
         self.module = module
@@ -158,10 +197,15 @@ class NodeManager:
             availability=self.params["availability"],
             role=self.params["role"],
         )
-        if changes.get("role", {}).get("after") == "worker" and count_managers(self.nodes, exclude_id=node["ID"]) == 0:
-            raise SwarmDecisionError(
-                "it is the last manager: demoting it would leave the swarm without a control plane"
-            )
+        role = changes.get("role", {}).get("after")
+        if role == "worker":
+            if count_managers(self.nodes, exclude_id=node["ID"]) == 0:
+                raise SwarmDecisionError(
+                    "it is the last manager: demoting it would leave the swarm without a control plane"
+                )
+            quorum_error = demotion_quorum_error(self.nodes, node)
+            if quorum_error:
+                raise SwarmDecisionError(quorum_error)
         if changes and not self.module.check_mode:
             self.client.call(
                 "updating the node",
@@ -170,7 +214,7 @@ class NodeManager:
                 node["Version"]["Index"],
                 new_spec,
             )
-            node = self.client.inspect_node(node["ID"]) or node
+            node = self._wait_for_role(node, role) if role else self.client.inspect_node(node["ID"]) or node
         return dict(
             changed=bool(changes),
             changes=changes,
@@ -180,6 +224,31 @@ class NodeManager:
                 after={k: v["after"] for k, v in changes.items()},
             ),
         )
+
+    def _wait_for_role(self, node, role):
+        """The node once the raft has taken in its new role; fails after `timeout` seconds."""
+        deadline = Deadline(self.params["timeout"])
+
+        def attempt():
+            self.client.bounded_by(deadline)
+            try:
+                current = self.client.attempt("reading the node", self.client.node_or_none, node["ID"])
+            except EngineError as exc:  # a leader election after demoting the leader answers nothing for a moment
+                raise NotYet(str(exc)) from None
+            if current is None or not role_settled(current, role):
+                raise NotYet("its manager status is %s" % ((current or {}).get("ManagerStatus") or "none"))
+            return current
+
+        try:
+            return wait_for(attempt, deadline, interval=0.5)
+        except NotYet as exc:
+            self.client.fail(
+                "node %s: the swarm accepted the change to %s but the raft did not take it in within %s s (%s). "
+                "Fix: check the managers (`docker node ls`), then re-run."
+                % (self.params["node"], role, self.params["timeout"], exc)
+            )
+        finally:
+            self.client.unbounded()
 
     def _absent(self, node):
         if node is None:

@@ -9,20 +9,32 @@ from conftest import LAB_NAME, changed, lab_exec, node_list, run_playbook, write
 OPTIONS = {"debug": True}
 
 
+def restarted(result):
+    """Hosts whose engine the run restarted, in order."""
+    marker = "TASK [swarmplane.cluster.docker_engine : Restart the engine of "
+    return [line.split(marker, 1)[1].split("]", 1)[0] for line in result.stdout.splitlines() if marker in line]
+
+
 def test_daemon_options_are_applied_by_a_restart_and_the_swarm_survives(lab, tmp_path):
     host_vars = {h: {"docker_engine_daemon_options": OPTIONS} for h in ("manager-1", "worker-1")}
     inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab, host_vars)
+    # The swarm exists before the change (on a fresh lab the first run forms it).
+    formed = run_playbook(write_inventory(tmp_path / "plain.yml", ["manager-1"], ["worker-1"], lab))
+    assert formed.returncode == 0, formed.stdout[-3000:]
+    pids = {h: lab_exec(h, "pidof dockerd").stdout.strip() for h in ("manager-1", "worker-1")}
     first = run_playbook(inventory)
     assert first.returncode == 0, first.stdout[-3000:]
-    assert "RUNNING HANDLER [swarmplane.cluster.docker_engine : Restart the Docker engine]" in first.stdout
+    # One host at a time, the worker first, each back in its swarm before the next.
+    assert restarted(first) == ["worker-1", "manager-1"]
     for host in ("manager-1", "worker-1"):
         assert json.loads(lab_exec(host, "cat /etc/docker/daemon.json").stdout) == OPTIONS
         assert lab_exec(host, "docker info --format '{{.Debug}}'").stdout.strip() == "true"
+        assert lab_exec(host, "pidof dockerd").stdout.strip() != pids[host]
     assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
 
     second = run_playbook(inventory)
     assert second.returncode == 0
-    assert "RUNNING HANDLER" not in second.stdout
+    assert restarted(second) == []
     assert set(changed(second).values()) == {0}
 
 

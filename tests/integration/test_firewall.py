@@ -1,5 +1,9 @@
 """With docker_engine_firewall_manage and an active ufw (default deny incoming), cluster.yml opens exactly the
-swarm's ports, the worker joins the manager through them, and a second run adds nothing."""
+swarm's ports, to the cluster's members only (docker_engine_firewall_sources, by default the inventory's swarm
+hosts): the worker joins the manager through them, a host outside the cluster (the controller) cannot reach them,
+the any-source rules of earlier versions are removed, and a second run adds nothing."""
+
+import socket
 
 import pytest
 from conftest import changed, lab_exec, node_list, run_playbook, write_inventory
@@ -23,19 +27,49 @@ def ufw_rules(host):
     return lab_exec(host, "LC_ALL=C ufw status").stdout
 
 
+def swarm_rule_sources(host):
+    """{(port, source)} of the ALLOW rules for the swarm's ports and ESP, as `ufw status` lists them."""
+    rules = set()
+    for line in ufw_rules(host).splitlines():
+        to, action, source = (line.split("ALLOW", 1)[0].strip(), "ALLOW" in line, line.split("ALLOW", 1)[-1])
+        source = source.split("#", 1)[0].strip()
+        if action and not to.startswith("22/tcp") and not to.startswith("22 "):
+            rules.add((to.replace(" (v6)", ""), source.replace(" (v6)", "")))
+    return rules
+
+
+def reachable(address, port):
+    try:
+        socket.create_connection((address, port), timeout=3).close()
+    except OSError:
+        return False
+    return True
+
+
 def test_swarm_ports_opened_in_ufw_and_the_cluster_forms_through_them(lab, tmp_path, ufw_active):
     inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab)
+    hosts = lab["all"]["children"]["swarm"]["children"]
+    address = {h: hv["ansible_host"] for group in hosts.values() for h, hv in (group.get("hosts") or {}).items()}
+    members = sorted(address[h] for h in HOSTS)
     # Earlier tests formed the swarm: the worker leaves so that it has to join again through the firewall.
     lab_exec("worker-1", "docker swarm leave")
+    # What earlier versions of the role added: the gossip port open to any source.
+    assert lab_exec("manager-1", "ufw allow 7946/tcp").returncode == 0
     first = run_playbook(inventory, "-e", "docker_engine_firewall_manage=true")
     assert first.returncode == 0, first.stdout[-3000:]
 
-    manager_rules, worker_rules = ufw_rules("manager-1"), ufw_rules("worker-1")
-    for rule in ("7946/tcp", "7946/udp", "4789/udp"):
-        assert rule in manager_rules and rule in worker_rules
-    assert "2377/tcp" in manager_rules
-    assert "2377/tcp" not in worker_rules  # the control plane port is for managers only
-    assert "esp" in manager_rules.lower()
+    for host in HOSTS:
+        ports = ["7946/tcp", "7946/udp", "4789/udp"] + (["2377/tcp"] if host == "manager-1" else [])
+        wanted = {(port, source) for port in ports for source in members}
+        wanted |= {("Anywhere", "%s/esp" % source) for source in members}
+        # Each port and ESP open to each member, and to nothing else (the any-source rule is gone).
+        assert swarm_rule_sources(host) == wanted, ufw_rules(host)
+
+    assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
+    # The controller is no member: the manager's control plane and gossip ports do not answer it.
+    assert not reachable(address["manager-1"], 2377)
+    assert not reachable(address["manager-1"], 7946)
+    assert lab_exec("worker-1", "timeout 3 bash -c '</dev/tcp/%s/2377'" % address["manager-1"]).returncode == 0
 
     assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
 

@@ -240,10 +240,21 @@ def test_pending_or_error_swarm_state_is_an_error_with_the_fix(state):
     ]
 
 
-def test_locked_swarm_is_an_error():
+def test_locked_swarm_without_the_key_is_an_error_that_says_how_to_give_it():
     probe = dict(inactive_probe(), swarm_state="locked")
     errors = swarm_preflight(GROUPS, hostvars_of({"m2": probe}), ALL_HOSTS)["errors"]
-    assert errors == ["host m2: its swarm is locked (autolock). Fix: `docker swarm unlock` on it with the unlock key."]
+    assert errors == [
+        "host m2: its swarm is locked (autolock): its engine restarted and waits for the unlock key, and "
+        "swarm_unlock_key is not set. Fix: give the key as swarm_unlock_key (for example from the vault file "
+        "swarm_unlock_key_vault_file wrote: -e @<file> --vault-id <id>), or run `docker swarm unlock` on it, "
+        "then re-run."
+    ]
+
+
+def test_locked_swarm_with_the_key_is_left_to_the_engine_role_to_unlock():
+    probe = dict(inactive_probe(), swarm_state="locked")
+    hostvars = hostvars_of({"m2": probe}, m2={"swarm_unlock_key": "SWMKEY-1-x"})
+    assert swarm_preflight(GROUPS, hostvars, ALL_HOSTS)["errors"] == []
 
 
 def test_hosts_outside_the_play_are_not_checked():
@@ -615,14 +626,19 @@ def test_filter_plugin_exposes_the_filters_the_plays_call():
     assert sorted(filters) == [
         "swarm_advertise_address",
         "swarm_bootstrap_host",
+        "swarm_firewalld_commands",
         "swarm_hosts_to_join",
         "swarm_inventory_errors",
         "swarm_join_availability",
         "swarm_live_managers",
+        "swarm_member_addresses",
         "swarm_node_table",
         "swarm_preflight",
         "swarm_reconcile_plan",
+        "swarm_restart_errors",
+        "swarm_restart_order",
         "swarm_stale_nodes",
+        "swarm_ufw_commands",
     ]
     assert filters["swarm_preflight"] is swarm_preflight
 
@@ -643,3 +659,332 @@ def test_old_entry_of_a_rejoined_host_is_stale_even_before_it_is_marked_down():
     stale = swarm_stale_nodes(nodes, ["w1", "m1", "w9"], {"w1": "new", "m1": "mgr", "w9": ""})
     # Not the machine with another address, not a manager (that needs a demotion first).
     assert stale == [{"node": "old", "host": "w1"}]
+
+
+# --------------------------------------------------------------------------- membership: hosts outside both groups
+
+
+def test_host_in_swarm_but_in_neither_group_is_an_error_naming_its_groups():
+    groups = dict(GROUPS, swarm=ALL_HOSTS + ["m4", "m5"], manager=["m4", "m5"], all=ALL_HOSTS + ["m4", "m5"])
+    errors = swarm_inventory_errors(groups)
+    assert errors == [
+        "host %s is in 'swarm' but in neither 'managers' nor 'workers' (its groups: manager), so its role is unknown. "
+        "Fix: put it under managers or workers; a misspelt group name (such as 'manager:') makes a group of its own."
+        % host
+        for host in ("m4", "m5")
+    ]
+
+
+def test_host_only_in_swarm_says_so():
+    errors = swarm_inventory_errors(dict(GROUPS, swarm=ALL_HOSTS + ["x"]))
+    assert len(errors) == 1 and "(its groups: swarm only)" in errors[0]
+
+
+def test_hosts_of_both_groups_are_not_reported_as_outside_them():
+    assert swarm_inventory_errors(dict(GROUPS, swarm=ALL_HOSTS)) == []
+
+
+# --------------------------------------------------------------------------- membership: demotions and quorum
+
+
+def node_of(host, role="manager", manager_status="Reachable", status="Ready"):
+    return dict(
+        id="id-" + host,
+        hostname=host,
+        role=role,
+        manager_status=manager_status if role == "manager" else "",
+        status=status,
+        address=ADDRESSES[host],
+    )
+
+
+def swarm_of(manager_statuses, workers=("w1", "w2")):
+    """The node list of a swarm whose managers have these statuses ({host: status}), as the leader lists it."""
+    return [
+        node_of(h, manager_status=s, status="Ready" if s != "Unreachable" else "Down")
+        for h, s in manager_statuses.items()
+    ] + [node_of(w, role="worker") for w in workers]
+
+
+def live_hostvars(nodes, extra=None, probes=None):
+    """Every host an active member (managers per the node list), m1 the leader and the driving manager."""
+    managers = {n["hostname"] for n in nodes if n["role"] == "manager"}
+    all_probes = {}
+    for host in ALL_HOSTS:
+        if host in managers:
+            all_probes[host] = dict(manager_probe(host), nodes=nodes, autolock=False)
+        else:
+            all_probes[host] = worker_probe(host)
+    all_probes.update(probes or {})
+    return hostvars_of(all_probes, **(extra or {}))
+
+
+THREE_MANAGERS = {"m1": "Leader", "m2": "Reachable", "m3": "Reachable"}
+
+
+def test_demoting_one_manager_of_three_is_allowed():
+    nodes = swarm_of(THREE_MANAGERS)
+    groups = {"managers": ["m1", "m3"], "workers": ["m2", "w1", "w2"]}
+    assert swarm_preflight(groups, live_hostvars(nodes), ALL_HOSTS)["errors"] == []
+
+
+def test_demoting_two_managers_at_once_is_refused_with_the_arithmetic_and_the_variable():
+    nodes = swarm_of(THREE_MANAGERS)
+    groups = {"managers": ["m1"], "workers": ["m2", "m3", "w1", "w2"]}
+    errors = swarm_preflight(groups, live_hostvars(nodes), ALL_HOSTS)["errors"]
+    assert errors == [
+        "this run would demote 2 managers at once: m2, m3 (under 'workers' in the inventory, managers in the swarm). "
+        "The swarm has 3 managers and tolerates 1 unavailable; after this run it would have 1, tolerating 0. "
+        "A misplaced group line demotes managers by accident, so swarmplane demotes one manager per run unless "
+        "told otherwise. Nothing was changed. Fix: if this is not meant, put them back under 'managers'; to demote "
+        "them, move one per run, or set swarm_allow_bulk_demotion: true to demote them one after another in this run."
+    ]
+
+
+def test_bulk_demotion_is_allowed_when_the_variable_says_so():
+    nodes = swarm_of(THREE_MANAGERS)
+    groups = {"managers": ["m1"], "workers": ["m2", "m3", "w1", "w2"]}
+    hostvars = live_hostvars(nodes, extra={"m1": {"swarm_allow_bulk_demotion": True}})
+    assert swarm_preflight(groups, hostvars, ALL_HOSTS)["errors"] == []
+
+
+def test_demotion_that_costs_the_quorum_is_refused_even_when_bulk_demotion_is_allowed():
+    # m3 is down and unreachable over SSH (not in the play): demoting m2 leaves 2 managers, 1 reachable.
+    nodes = swarm_of({"m1": "Leader", "m2": "Reachable", "m3": "Unreachable"})
+    groups = {"managers": ["m1", "m3"], "workers": ["m2", "w1", "w2"]}
+    hostvars = live_hostvars(
+        nodes, extra={"m1": {"swarm_allow_bulk_demotion": True}}, probes={"m3": unreachable_probe()}
+    )
+    errors = swarm_preflight(groups, hostvars, ["m1", "m2", "w1", "w2"])["errors"]
+    assert errors == [
+        "this run would cost the swarm its quorum: it has 3 managers, 2 reachable (unreachable: m3); demoting m2 "
+        "would leave 2 managers of which 1 reachable, and 2 managers need 2 reachable (a majority). Nothing was "
+        "changed. Fix: bring m3 back first (start its engine, unlock it), or keep m2 under 'managers', then re-run."
+    ]
+
+
+def test_a_manager_whose_engine_this_run_starts_counts_as_reachable():
+    # m3's engine is stopped (reachable over SSH): the engine role starts it before the swarm role demotes m2.
+    nodes = swarm_of({"m1": "Leader", "m2": "Reachable", "m3": "Unreachable"})
+    groups = {"managers": ["m1", "m3"], "workers": ["m2", "w1", "w2"]}
+    stopped = dict(inactive_probe(), docker_available=False)
+    hostvars = live_hostvars(nodes, probes={"m3": stopped})
+    assert swarm_preflight(groups, hostvars, ALL_HOSTS)["errors"] == []
+
+
+def test_a_locked_manager_this_run_unlocks_counts_as_reachable():
+    nodes = swarm_of({"m1": "Leader", "m2": "Reachable", "m3": "Unreachable"})
+    groups = {"managers": ["m1", "m3"], "workers": ["m2", "w1", "w2"]}
+    locked = dict(inactive_probe(), swarm_state="locked", docker_available=True)
+    hostvars = live_hostvars(nodes, extra={"m3": {"swarm_unlock_key": "SWMKEY-1-x"}}, probes={"m3": locked})
+    assert swarm_preflight(groups, hostvars, ALL_HOSTS)["errors"] == []
+
+
+def test_a_promotion_in_the_same_run_counts_towards_the_quorum_after_it():
+    # 3 managers, m3 down for good: demoting m2 alone would leave m1 + m3 (1 of 2); promoting w1 makes it 2 of 3.
+    nodes = swarm_of({"m1": "Leader", "m2": "Reachable", "m3": "Unreachable"})
+    groups = {"managers": ["m1", "m3", "w1"], "workers": ["m2", "w2"]}
+    hostvars = live_hostvars(nodes, probes={"m3": unreachable_probe()})
+    assert swarm_preflight(groups, hostvars, ["m1", "m2", "w1", "w2"])["errors"] == []
+
+
+def test_no_demotion_no_membership_check_even_with_managers_down():
+    nodes = swarm_of({"m1": "Leader", "m2": "Unreachable", "m3": "Unreachable"})
+    hostvars = live_hostvars(nodes, probes={"m2": unreachable_probe(), "m3": unreachable_probe()})
+    errors = swarm_preflight(GROUPS, hostvars, ["m1", "w1", "w2"])["errors"]
+    assert not [e for e in errors if "demot" in e or "quorum" in e]
+
+
+# --------------------------------------------------------------------------- engine restarts
+
+
+def test_restarts_are_ordered_workers_first_and_the_leader_last():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_restart_order
+
+    nodes = swarm_of(THREE_MANAGERS)
+    hostvars = live_hostvars(nodes)
+    assert swarm_restart_order(["m1", "m2", "w1", "m3", "w2"], hostvars) == ["w1", "w2", "m2", "m3", "m1"]
+
+
+def test_only_hosts_with_a_pending_restart_are_ordered():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_restart_order
+
+    hostvars = live_hostvars(swarm_of(THREE_MANAGERS), extra={"m1": {"pending": True}, "w2": {"pending": True}})
+    assert swarm_restart_order(ALL_HOSTS, hostvars, "pending") == ["w2", "m1"]
+
+
+def test_restarting_managers_with_autolock_and_no_key_is_refused_naming_them():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_restart_errors
+
+    nodes = swarm_of(THREE_MANAGERS)
+    hostvars = live_hostvars(nodes)
+    for host in ("m1", "m2", "m3"):
+        hostvars[host]["swarm_probe"]["autolock"] = True
+    errors = swarm_restart_errors(["w1", "m2", "m3", "m1"], hostvars, False)
+    assert len(errors) == 1
+    assert errors[0].startswith("the engines of the managers m2, m3, m1 would restart")
+    assert "swarm_unlock_key is not set. Nothing was changed." in errors[0]
+    assert swarm_restart_errors(["w1", "m2", "m3", "m1"], hostvars, True) == []
+
+
+def test_restarting_workers_only_needs_no_key():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_restart_errors
+
+    hostvars = live_hostvars(swarm_of(THREE_MANAGERS))
+    hostvars["m1"]["swarm_probe"]["autolock"] = True
+    assert swarm_restart_errors(["w1", "w2"], hostvars, False) == []
+
+
+def test_restarting_a_manager_while_another_is_down_is_refused_with_the_arithmetic():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_restart_errors
+
+    nodes = swarm_of({"m1": "Leader", "m2": "Reachable", "m3": "Unreachable"})
+    hostvars = live_hostvars(nodes)
+    errors = swarm_restart_errors(["m2"], hostvars, True)
+    assert errors == [
+        "restarting the engine of a manager (m2) takes it out of the raft until it is back: the swarm has 3 "
+        "managers and tolerates 1 unavailable, and m3 is unreachable already, so one more would cost the quorum. "
+        "Nothing was restarted. Fix: bring m3 back first (start its engine, unlock it), then re-run."
+    ]
+    assert swarm_restart_errors(["m2"], live_hostvars(swarm_of(THREE_MANAGERS)), True) == []
+
+
+def test_a_single_manager_swarm_may_restart_its_manager():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_restart_errors
+
+    hostvars = live_hostvars(swarm_of({"m1": "Leader"}, workers=("w1",)))
+    assert swarm_restart_errors(["m1"], hostvars, False) == []
+
+
+# --------------------------------------------------------------------------- firewall
+
+
+def test_member_addresses_are_the_advertise_and_data_path_addresses_of_the_swarm_hosts():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_member_addresses
+
+    hostvars = hostvars_of(m2={"swarm_data_path_addr": "192.168.9.2"}, w2={"swarm_advertise_addr": "10.5.5.5:2377"})
+    hostvars["lb"] = {"ansible_host": "10.0.9.9"}
+    groups = dict(GROUPS, loadbalancers=["lb"])
+    assert swarm_member_addresses(groups, hostvars) == [
+        "10.0.0.1",
+        "10.0.0.2",
+        "192.168.9.2",
+        "10.0.0.3",
+        "10.0.0.21",
+        "10.5.5.5",
+    ]
+
+
+def test_member_address_falls_back_to_ansible_host_and_skips_names():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_member_addresses
+
+    hostvars = {
+        "m1": {"ansible_host": "10.1.1.1"},
+        "w1": {"ansible_host": "worker-1.example"},
+    }
+    assert swarm_member_addresses({"managers": ["m1"], "workers": ["w1"]}, hostvars) == ["10.1.1.1"]
+
+
+PORTS = ["2377/tcp", "7946/tcp"]
+LEGACY = ["2377/tcp", "7946/tcp"]
+
+
+def test_ufw_rules_are_added_per_source_and_port_with_esp():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_ufw_commands
+
+    added = "Added user rules (see 'ufw status' for running firewall):\nufw allow 22/tcp\n"
+    commands = swarm_ufw_commands(added, PORTS, ["10.0.0.1"], LEGACY)
+    assert commands == [
+        ["allow", "from", "10.0.0.1", "to", "any", "port", "2377", "proto", "tcp", "comment", "swarmplane"],
+        ["allow", "from", "10.0.0.1", "to", "any", "port", "7946", "proto", "tcp", "comment", "swarmplane"],
+        ["allow", "from", "10.0.0.1", "proto", "esp", "comment", "swarmplane"],
+    ]
+
+
+def test_ufw_rules_in_place_give_nothing_to_do_and_stale_or_any_source_rules_are_deleted_after_the_new_ones():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_ufw_commands
+
+    added = "\n".join(
+        [
+            "Added user rules (see 'ufw status' for running firewall):",
+            "ufw allow 22/tcp",
+            "ufw allow 2377/tcp",
+            "ufw allow to any proto esp",
+            "ufw allow from 10.0.0.1 to any port 2377 proto tcp comment 'swarmplane'",
+            "ufw allow from 10.0.0.1 to any port 7946 proto tcp comment 'swarmplane'",
+            "ufw allow from 10.0.0.1 proto esp comment 'swarmplane'",
+            "ufw allow from 10.0.0.9 proto esp comment 'swarmplane'",
+        ]
+    )
+    commands = swarm_ufw_commands(added, PORTS, ["10.0.0.1", "10.0.0.2"], LEGACY)
+    assert commands[:3] == [
+        ["allow", "from", "10.0.0.2", "to", "any", "port", "2377", "proto", "tcp", "comment", "swarmplane"],
+        ["allow", "from", "10.0.0.2", "to", "any", "port", "7946", "proto", "tcp", "comment", "swarmplane"],
+        ["allow", "from", "10.0.0.2", "proto", "esp", "comment", "swarmplane"],
+    ]
+    assert commands[3:] == [
+        ["delete", "allow", "2377/tcp"],
+        ["delete", "allow", "to", "any", "proto", "esp"],
+        ["delete", "allow", "from", "10.0.0.9", "proto", "esp", "comment", "swarmplane"],
+    ]
+    everything = added + "\n" + "\n".join("ufw " + " ".join(c) for c in commands[:3])
+    everything = "\n".join(
+        line for line in everything.splitlines() if line not in ("ufw allow 2377/tcp", "ufw allow to any proto esp")
+    )
+    everything = everything.replace("ufw allow from 10.0.0.9 proto esp comment 'swarmplane'\n", "")
+    assert (
+        swarm_ufw_commands(
+            everything.replace("comment swarmplane", "comment 'swarmplane'"), PORTS, ["10.0.0.1", "10.0.0.2"], LEGACY
+        )
+        == []
+    )
+
+
+def rich(source, port):
+    if port == "esp":
+        return 'rule family="ipv4" source address="%s" protocol value="esp" accept' % source
+    number, proto = port.split("/")
+    return 'rule family="ipv4" source address="%s" port port="%s" protocol="%s" accept' % (source, number, proto)
+
+
+def test_firewalld_gets_a_rich_rule_per_source_and_port_and_the_any_source_ports_are_closed():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_firewalld_commands
+
+    state = "default-port 2377/tcp\ndefault-port 22/tcp\ndefault-protocol esp\n"
+    assert swarm_firewalld_commands(state, PORTS, ["10.0.0.1", "fd00::2"], LEGACY) == [
+        ["--permanent", "--add-rich-rule=" + rich("10.0.0.1", "2377/tcp")],
+        ["--permanent", "--add-rich-rule=" + rich("10.0.0.1", "7946/tcp")],
+        ["--permanent", "--add-rich-rule=" + rich("10.0.0.1", "esp")],
+        ["--permanent", "--add-rich-rule=" + rich("fd00::2", "2377/tcp").replace("ipv4", "ipv6")],
+        ["--permanent", "--add-rich-rule=" + rich("fd00::2", "7946/tcp").replace("ipv4", "ipv6")],
+        ["--permanent", "--add-rich-rule=" + rich("fd00::2", "esp").replace("ipv4", "ipv6")],
+        ["--permanent", "--remove-port=2377/tcp"],
+        ["--permanent", "--remove-protocol=esp"],
+    ]
+
+
+def test_firewalld_rules_in_place_give_nothing_to_do_and_rules_of_other_sources_go_other_rules_stay():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_firewalld_commands
+
+    in_place = [rich("10.0.0.1", p) for p in PORTS + ["esp"]]
+    others = [
+        'rule family="ipv4" source address="10.0.0.9" service name="ssh" accept',
+        'rule family="ipv4" source address="10.0.0.9" port port="8080" protocol="tcp" accept',
+        'rule family="ipv4" source NOT address="10.0.0.9" port port="7946" protocol="tcp" accept',
+    ]
+    state = "\n".join("rich " + r for r in in_place + others) + "\ndefault-port 22/tcp\n"
+    assert swarm_firewalld_commands(state, PORTS, ["10.0.0.1"], LEGACY) == []
+    stale = "rich " + rich("10.0.0.7", "7946/tcp") + "\nrich " + rich("10.0.0.7", "esp")
+    assert swarm_firewalld_commands(state + stale, PORTS, ["10.0.0.1"], LEGACY) == [
+        ["--permanent", "--remove-rich-rule=" + rich("10.0.0.7", "7946/tcp")],
+        ["--permanent", "--remove-rich-rule=" + rich("10.0.0.7", "esp")],
+    ]
+
+
+def test_a_host_no_longer_a_manager_loses_its_control_plane_rules():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_firewalld_commands
+
+    state = "\n".join("rich " + rich("10.0.0.1", p) for p in PORTS + ["esp"])
+    assert swarm_firewalld_commands(state, ["7946/tcp"], ["10.0.0.1"], LEGACY) == [
+        ["--permanent", "--remove-rich-rule=" + rich("10.0.0.1", "2377/tcp")]
+    ]

@@ -8,6 +8,7 @@ import pytest
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     NANOSECONDS,
+    EngineError,
     SwarmDecisionError,
     _host_part,
     _version_tuple,
@@ -57,6 +58,7 @@ def test_missing_docker_info_reads_as_an_inactive_node_with_nothing_known():
         node_addr=None,
         is_manager=False,
         cluster_id=None,
+        autolock=False,
         remote_managers=[],
         error=None,
         hostname=None,
@@ -72,6 +74,7 @@ def test_manager_state_carries_cluster_id_and_remote_managers():
         node_addr="10.0.0.5",
         is_manager=True,
         cluster_id="cluster-1",
+        autolock=False,
         remote_managers=[dict(node_id="mgr-a", addr="10.0.0.1:2377"), dict(node_id="mgr-b", addr="10.0.0.2:2377")],
         error=None,
         hostname="node-5",
@@ -661,3 +664,405 @@ def test_too_old_sdk_version_compares_below_the_minimum():
 
 def test_pre_release_suffix_does_not_change_the_patch_number():
     assert _version_tuple("1.2.3rc45") == (1, 2, 3)
+
+
+def test_autolock_is_read_from_the_swarm_spec():
+    info = docker_info(manager=True, cluster_id="cluster-1")
+    info["Swarm"]["Cluster"]["Spec"] = dict(EncryptionConfig=dict(AutoLockManagers=True))
+    assert local_node_state(info)["autolock"] is True
+
+
+# --------------------------------------------------------------------------- bounded waits
+
+
+class Clock:
+    """A monotonic clock that only moves when slept on, or when a try takes time."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_wait_returns_the_first_answer_that_holds():
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import Deadline, NotYet, wait_for
+
+    clock = Clock()
+    answers = iter([NotYet("starting"), NotYet("starting"), "back"])
+
+    def attempt():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert wait_for(attempt, Deadline(10, clock), interval=1, sleep=clock.sleep) == "back"
+    assert clock.now == 2
+
+
+def test_wait_ends_at_its_deadline_with_the_last_reason_and_never_sleeps_past_it():
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import Deadline, NotYet, wait_for
+
+    clock = Clock()
+    tries = []
+
+    def attempt():
+        tries.append(clock.now)
+        clock.now += 0.7  # each try takes time too (an engine call bounded by the time left)
+        raise NotYet("locked at %.1f" % clock.now)
+
+    with pytest.raises(NotYet) as raised:
+        wait_for(attempt, Deadline(5, clock), interval=1, sleep=clock.sleep)
+    # Tries at 0, 1.7, 3.4; the pause before the last one is cut to the 0.9 s left, so it starts at the
+    # deadline (its engine calls then get the shortest bound) and nothing runs after it.
+    assert tries == pytest.approx([0, 1.7, 3.4, 5.0])
+    assert str(raised.value) == "locked at 5.7"
+    assert clock.sleeps == pytest.approx([1, 1, 0.9])
+
+
+def test_a_deadline_never_has_negative_time_left():
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import Deadline
+
+    clock = Clock()
+    deadline = Deadline(3, clock)
+    clock.now = 10
+    assert deadline.remaining() == 0.0
+
+
+# --------------------------------------------------------------------------- engine sockets and errors
+
+
+@pytest.mark.parametrize(
+    "url, target",
+    [
+        ("unix:///var/run/docker.sock", ("unix", "/var/run/docker.sock")),
+        ("tcp://10.0.0.1:2376", ("tcp", ("10.0.0.1", 2376))),
+        ("tcp://engine.example", ("tcp", ("engine.example", 2375))),
+        ("https://[fd00::1]:2376", ("tcp", ("fd00::1", 2376))),
+        ("https://[fd00::1]", ("tcp", ("fd00::1", 2376))),
+        ("ssh://root@host", None),
+    ],
+)
+def test_engine_socket_of_a_docker_host_url(url, target):
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import engine_socket
+
+    assert engine_socket(url) == target
+
+
+def test_no_socket_file_means_no_engine(tmp_path):
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import engine_absence
+
+    assert engine_absence("unix://%s/docker.sock" % tmp_path, 1) == "no socket at %s/docker.sock" % tmp_path
+
+
+def test_a_socket_nobody_listens_on_means_no_engine(tmp_path):
+    import socket
+
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import engine_absence
+
+    path = tmp_path / "docker.sock"
+    dead = socket.socket(socket.AF_UNIX)
+    dead.bind(str(path))
+    dead.close()  # the file stays, nothing listens: what a crashed dockerd leaves
+    assert engine_absence("unix://%s" % path, 1).startswith("nothing listens at unix://%s (" % path)
+
+
+def test_a_socket_that_accepts_is_an_engine_even_when_it_never_answers(tmp_path):
+    import socket
+
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import engine_absence
+
+    path = tmp_path / "docker.sock"
+    stuck = socket.socket(socket.AF_UNIX)
+    stuck.bind(str(path))
+    stuck.listen(1)
+    try:
+        assert engine_absence("unix://%s" % path, 1) is None
+    finally:
+        stuck.close()
+
+
+def test_engine_errors_keep_the_engines_words_and_timeouts_say_how_long():
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from requests.exceptions import ReadTimeout
+
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
+        APIError,
+        describe_engine_error,
+    )
+
+    refused = APIError(
+        "503 Server Error", explanation="rpc error: code = Unknown desc = The swarm does not have a leader"
+    )
+    assert describe_engine_error(refused, 60) == "rpc error: code = Unknown desc = The swarm does not have a leader"
+    timed_out = ReadTimeout("UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. (read timeout=3)")
+    assert describe_engine_error(timed_out, 3) == "no answer within 3 s (%s)" % timed_out
+    try:
+        try:
+            raise timed_out
+        except ReadTimeout as cause:
+            raise RuntimeError("wrapped") from cause
+    except RuntimeError as wrapped:
+        assert describe_engine_error(wrapped, 2.5).startswith("no answer within 2.5 s")
+    assert describe_engine_error(RequestsConnectionError("Connection aborted"), 60) == "Connection aborted"
+
+
+def engine_client(params, tmp_path, clock):
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineClient
+
+    class Module:
+        def __init__(self):
+            self.params = dict(dict(docker_host="unix://%s/docker.sock" % tmp_path, timeout=60), **params)
+
+        def fail_json(self, **kwargs):
+            raise SystemExit(kwargs["msg"])
+
+    return lambda **kw: EngineClient(Module(), clock=clock, sleep=clock.sleep, **kw)
+
+
+def test_no_engine_is_unavailable_for_a_soft_client_and_a_failure_otherwise(tmp_path):
+    from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineUnavailable
+
+    make = engine_client({}, tmp_path, Clock())
+    with pytest.raises(EngineUnavailable):
+        make(soft=True)
+    with pytest.raises(SystemExit) as failed:
+        make()
+    assert str(failed.value).startswith("no Docker engine answers at unix://%s/docker.sock: no socket at" % tmp_path)
+
+
+def test_the_wait_for_an_engine_gives_up_at_its_timeout_saying_so(tmp_path):
+    clock = Clock()
+    make = engine_client({}, tmp_path, clock)
+    with pytest.raises(SystemExit) as failed:
+        make(wait=5)
+    assert str(failed.value) == (
+        "the Docker engine at unix://%s/docker.sock did not answer within 5 s: no socket at %s/docker.sock"
+        % (tmp_path, tmp_path)
+    )
+    assert clock.now == 5
+
+
+# --------------------------------------------------------------------------- swarm state=unlocked: back in the swarm
+
+
+def unlocked_view(state="active", manager=True, listed_as_manager=True):
+    info = docker_info(
+        state=state,
+        manager=manager,
+        cluster_id="cluster-1" if manager else None,
+        remote_managers=[dict(NodeID="self-1", Addr="10.0.0.5:2377")] if listed_as_manager else OUR_MANAGERS,
+    )
+    return local_node_state(info)
+
+
+def test_a_locked_or_pending_node_is_not_back():
+    from ansible_collections.swarmplane.cluster.plugins.modules.swarm import not_back_yet
+
+    assert not_back_yet(unlocked_view(state="locked", manager=False), None) == "its swarm state is locked"
+    local = dict(unlocked_view(state="pending", manager=False), error="rpc error: timeout")
+    assert not_back_yet(local, None) == "its swarm state is pending: rpc error: timeout"
+
+
+def test_a_worker_is_back_once_active():
+    from ansible_collections.swarmplane.cluster.plugins.modules.swarm import not_back_yet
+
+    assert not_back_yet(unlocked_view(manager=False, listed_as_manager=False), None) is None
+
+
+def test_a_manager_whose_control_plane_has_not_started_is_not_back():
+    from ansible_collections.swarmplane.cluster.plugins.modules.swarm import is_raft_member, not_back_yet
+
+    local = unlocked_view(manager=False, listed_as_manager=True)
+    assert is_raft_member(local)
+    assert not_back_yet(local, None) == "its manager has not started yet"
+
+
+@pytest.mark.parametrize(
+    "status, missing",
+    [
+        (dict(Reachability="reachable"), None),
+        (dict(Leader=True, Reachability="reachable"), None),
+        (dict(Reachability="unreachable"), "the leader sees its manager as unreachable"),
+        ({}, "the leader sees its manager as unknown"),
+    ],
+)
+def test_a_manager_is_back_once_the_leader_sees_it_reachable(status, missing):
+    from ansible_collections.swarmplane.cluster.plugins.modules.swarm import not_back_yet
+
+    assert not_back_yet(unlocked_view(), dict(ID="self-1", ManagerStatus=status)) == missing
+
+
+# --------------------------------------------------------------------------- the unlock key's vault file
+
+
+def vault_writer(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "roles" / "swarm" / "files" / "vault_unlock_key.py"
+    spec = importlib.util.spec_from_file_location("vault_unlock_key", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    password = tmp_path / "password"
+    password.write_text("a vault password\n")
+
+    def run(target, key, *extra):
+        import contextlib
+        import io
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            module.main(["--vault-id", "swarm@%s" % password, *extra, str(target)], stdin=io.StringIO(key + "\n"))
+        return out.getvalue().strip()
+
+    return module, run
+
+
+def test_the_key_is_written_encrypted_mode_0600_and_read_back(tmp_path):
+    module, run = vault_writer(tmp_path)
+    target = tmp_path / "unlock.yml"
+    key = "SWMKEY-1-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+    assert run(target, key, "--check") == "would write"
+    assert not target.exists()
+    assert run(target, key) == "written"
+    text = target.read_text()
+    assert text.startswith("$ANSIBLE_VAULT;1.2;AES256;swarm\n") and "abcdefghijklmnop" not in text
+    assert target.stat().st_mode & 0o777 == 0o600
+    vault, _label = module.open_vault("swarm@%s" % (tmp_path / "password"))
+    assert module.stored_key(vault, str(target)) == key
+    assert run(target, key) == "unchanged"
+    assert run(target, "SWMKEY-1-rotated") == "written"
+    assert module.stored_key(vault, str(target)) == "SWMKEY-1-rotated"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["password", "unlock.yml"]  # no temporary file left
+
+
+def test_a_file_holding_anything_else_is_refused_without_quoting_the_key(tmp_path, capsys):
+    _module, run = vault_writer(tmp_path)
+    target = tmp_path / "vars.yml"
+    target.write_text("db_password: hunter2\n")
+    with pytest.raises(SystemExit) as refused:
+        run(target, "SWMKEY-1-secretsecret")
+    assert "cannot write the vault file %s: it exists and this vault ID cannot read it" % target in str(refused.value)
+    assert "secretsecret" not in str(refused.value)
+    assert target.read_text() == "db_password: hunter2\n"
+
+
+def test_no_key_on_stdin_is_an_error(tmp_path):
+    _module, run = vault_writer(tmp_path)
+    with pytest.raises(SystemExit) as refused:
+        run(tmp_path / "unlock.yml", "")
+    assert "no unlock key on stdin" in str(refused.value)
+
+
+class FakeEngine:
+    """The EngineClient surface `swarm state=unlocked` uses, over a node that is locked, then (once unlocked with
+    KEY) comes back after `back_after` seconds: active, its manager reachable as the leader sees it."""
+
+    KEY = "SWMKEY-1-right"
+
+    def __init__(self, module, wait=0, clock=None, sleep=None):
+        self.module = module
+        self.clock, self.sleep = clock, sleep
+        self.api = self
+        self.unlocked_at = None
+        self.timeout = 60  # each call's bound: the module's timeout until bounded_by() says otherwise
+        self.info_timeouts = []
+        self.posts = []
+
+    # the SDK calls the module makes through attempt()
+    def info(self):
+        self.info_timeouts.append(self.timeout)
+        now = self.clock()
+        if self.unlocked_at is None:
+            state, manager = "locked", False
+        elif now - self.unlocked_at < self.module.back_after:
+            state, manager = "active", False
+        else:
+            state, manager = "active", True
+        info = docker_info(state=state, manager=manager, cluster_id="c1" if manager else None)
+        info["Swarm"]["NodeID"] = "self-1"
+        info["Swarm"]["RemoteManagers"] = [dict(NodeID="self-1", Addr="10.0.0.5:2377")]
+        return info
+
+    def node_or_none(self, node_id):
+        return dict(ID=node_id, ManagerStatus=dict(Reachability="reachable"))
+
+    def _post_json(self, path, body, params=None):
+        self.posts.append((path, body))
+        if body["UnlockKey"] != self.KEY:
+            raise EngineError("docker swarm unlock failed: swarm could not be unlocked: invalid key specified", True)
+        self.unlocked_at = self.clock()
+
+    def attempt(self, doing, func, *args):
+        return func(*args)
+
+    def bounded_by(self, deadline):
+        self.timeout = round(deadline.remaining(), 1)
+
+    def unbounded(self):
+        self.timeout = 60
+
+    def fail(self, msg, **kwargs):
+        raise SystemExit(msg)
+
+
+def unlocked_run(monkeypatch, unlock_key, back_after=3, timeout=20):
+    from ansible_collections.swarmplane.cluster.plugins.modules import swarm
+
+    class Module:
+        check_mode = False
+
+        def __init__(self):
+            self.params = dict(state="unlocked", unlock_key=unlock_key, timeout=timeout, return_join_tokens=False)
+            self.back_after = back_after
+
+    monkeypatch.setattr(swarm, "EngineClient", FakeEngine)
+    clock = Clock()
+    manager = swarm.SwarmManager(Module(), clock=clock, sleep=clock.sleep)
+    return manager, clock
+
+
+def test_a_locked_manager_is_unlocked_with_the_key_and_waited_for_until_back_in_the_raft(monkeypatch):
+    manager, clock = unlocked_run(monkeypatch, FakeEngine.KEY, back_after=3)
+    result = manager.run()
+    assert (result["changed"], result["action"], result["swarm_state"]) == (True, "unlock", "active")
+    assert manager.client.posts == [("/swarm/unlock", dict(UnlockKey=FakeEngine.KEY))]
+    assert result["waited"] == clock.now and 3 <= clock.now < 4
+    # Every `docker info` of the wait is bounded by the time it has left, the first one included.
+    assert manager.client.info_timeouts[:2] == [20, 20] and max(manager.client.info_timeouts[2:-1]) < 20
+
+
+def test_a_locked_manager_without_a_key_fails_saying_how_to_get_it(monkeypatch):
+    manager, _clock = unlocked_run(monkeypatch, None)
+    with pytest.raises(SystemExit) as failed:
+        manager.run()
+    assert str(failed.value).startswith("the node is locked (autolock): its engine restarted and waits for the swarm's")
+    assert manager.client.posts == []
+
+
+def test_a_wrong_key_fails_in_the_engines_words_and_the_node_stays_locked(monkeypatch):
+    manager, _clock = unlocked_run(monkeypatch, "SWMKEY-1-wrong")
+    with pytest.raises(SystemExit) as failed:
+        manager.run()
+    assert str(failed.value).startswith(
+        "docker swarm unlock failed: swarm could not be unlocked: invalid key specified; the node stays locked."
+    )
+    assert "SWMKEY-1-wrong" not in str(failed.value)
+
+
+def test_a_manager_not_back_within_the_timeout_fails_at_the_timeout_saying_what_it_lacks(monkeypatch):
+    manager, clock = unlocked_run(monkeypatch, FakeEngine.KEY, back_after=60, timeout=10)
+    with pytest.raises(SystemExit) as failed:
+        manager.run()
+    assert (
+        str(failed.value) == "the node is not back in its swarm within 10 s (timeout): its manager has not started yet"
+    )
+    assert clock.now == 10

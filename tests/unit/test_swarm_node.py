@@ -67,3 +67,62 @@ def test_ambiguous_id_prefix_is_an_error():
 def test_exact_hostname_wins_over_the_id_prefix_of_another_node():
     nodes = [api_node("db7k2m9q0w1e2r3t4y5u6i7o8", "web-1"), api_node("x1y2z3a4b5c6d7e8f9g0h1i2j", "db")]
     assert find_node(nodes, "db") is nodes[1]
+
+
+# --------------------------------------------------------------------------- demotions and the quorum
+
+
+def manager(node_id, reachability="reachable", leader=False):
+    node = api_node(node_id, node_id)
+    node["ManagerStatus"] = dict(Reachability=reachability, Leader=leader)
+    return node
+
+
+def test_demoting_a_manager_of_three_all_reachable_keeps_the_quorum():
+    from ansible_collections.swarmplane.cluster.plugins.modules.swarm_node import demotion_quorum_error
+
+    nodes = [manager("m1", leader=True), manager("m2"), manager("m3"), api_node("w1", "w1")]
+    assert demotion_quorum_error(nodes, nodes[1]) is None
+
+
+def test_demoting_a_manager_while_another_is_unreachable_is_refused_with_the_arithmetic():
+    from ansible_collections.swarmplane.cluster.plugins.modules.swarm_node import demotion_quorum_error
+
+    nodes = [manager("m1", leader=True), manager("m2"), manager("m3", "unreachable")]
+    assert demotion_quorum_error(nodes, nodes[1]) == (
+        "demoting it would leave 2 managers of which 1 reachable (unreachable: m3), and 2 managers need 2 "
+        "reachable for a quorum. Fix: bring m3 back first, or demote and remove them before this one"
+    )
+
+
+def test_demoting_the_unreachable_manager_itself_is_allowed():
+    from ansible_collections.swarmplane.cluster.plugins.modules.swarm_node import demotion_quorum_error
+
+    nodes = [manager("m1", leader=True), manager("m2"), manager("m3", "unreachable")]
+    assert demotion_quorum_error(nodes, nodes[2]) is None
+
+
+def test_a_worker_is_no_raft_member_to_count():
+    from ansible_collections.swarmplane.cluster.plugins.modules.swarm_node import demotion_quorum_error
+
+    nodes = [manager("m1", leader=True), api_node("w1", "w1")]
+    assert demotion_quorum_error(nodes, nodes[1]) is None
+
+
+@pytest.mark.parametrize(
+    "status, role, settled",
+    [
+        (None, "worker", True),
+        (dict(Reachability="reachable"), "worker", False),
+        (dict(Reachability="reachable"), "manager", True),
+        (dict(Reachability="unknown"), "manager", False),
+        (None, "manager", False),
+    ],
+)
+def test_a_role_change_is_settled_once_the_raft_has_taken_it_in(status, role, settled):
+    from ansible_collections.swarmplane.cluster.plugins.modules.swarm_node import role_settled
+
+    node = api_node("n1", "n1")
+    if status:
+        node["ManagerStatus"] = status
+    assert role_settled(node, role) is settled
