@@ -15,6 +15,8 @@ description:
   - C(swarm_present) and C(swarm_absent) split a declared list by state.
   - C(swarm_service_args) turns a declared service into swarmplane.cluster.swarm_service arguments, with secret
     and config names resolved to their current versions.
+  - C(swarm_planned_objects) lists what the network, secret and config tasks of a check-mode run would create
+    (the C(planned) option of swarmplane.cluster.swarm_services).
   - C(swarm_ingress_services) and C(swarm_hosts_without_ipvs) find routing-mesh ports on hosts without IPVS.
   - C(swarm_placement_table) lists which node runs which task.
 """
@@ -85,6 +87,25 @@ def swarm_service_args(service, secret_results=None, config_results=None, wait_t
     return args
 
 
+def swarm_planned_objects(network_results=None, secret_results=None, config_results=None):
+    """The networks, secrets and configs that the tasks before swarm_services would create (in check mode, so
+    they do not exist yet), by swarm name, from the registered loop results of swarm_network, swarm_secret and
+    swarm_config. A created object has no ID in check mode."""
+
+    def created(results):
+        return [r for r in results or [] if r.get("changed") and not r.get("failed")]
+
+    return dict(
+        networks=sorted(
+            (r.get("item") or {}).get("name")
+            for r in created(network_results)
+            if not (r.get("network") or {}).get("id") and (r.get("item") or {}).get("name")
+        ),
+        secrets=sorted(r["name"] for r in created(secret_results) if r.get("name") and not r.get("id")),
+        configs=sorted(r["name"] for r in created(config_results) if r.get("name") and not r.get("id")),
+    )
+
+
 def swarm_removal(name):
     return dict(name=name, state="absent")
 
@@ -135,9 +156,16 @@ def swarm_hosts_without_esp(hosts, hostvars):
 
 
 def swarm_placement_table(results):
+    """One line per service of swarm_services' results: where its tasks run, or (check mode, where nothing was
+    read after a change) what the plan is for it."""
     lines = []
     for result in results or []:
-        service = (result.get("service") or {}).get("name") or (result.get("item") or {}).get("name")
+        service = (
+            result.get("name") or (result.get("service") or {}).get("name") or (result.get("item") or {}).get("name")
+        )
+        if "running" not in result and "tasks" not in result:
+            lines.append("%s: %s" % (service, result.get("outcome") or "unknown"))
+            continue
         tasks = result.get("tasks") or []
         where = ", ".join("%s.%s on %s" % (service, t.get("slot") or t.get("id", "")[:6], t.get("node")) for t in tasks)
         lines.append(
@@ -153,6 +181,7 @@ class FilterModule:
             "swarm_absent": swarm_absent,
             "swarm_service_errors": swarm_service_errors,
             "swarm_service_args": swarm_service_args,
+            "swarm_planned_objects": swarm_planned_objects,
             "swarm_removal": swarm_removal,
             "swarm_scale_args": swarm_scale_args,
             "swarm_ingress_services": swarm_ingress_services,

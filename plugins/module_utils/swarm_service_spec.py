@@ -84,10 +84,24 @@ def image_matches(live_image, wanted):
 
 
 def env_list(env):
+    """env (a dict, a list of KEY=value, or a string holding a dict as JSON or k=v pairs, as given on the
+    command line) -> KEY=value entries. Any other string is refused without showing it: it may hold values."""
     if env is None:
         return None
+    if isinstance(env, str):
+        from ansible.module_utils.common.validation import check_type_dict
+
+        try:
+            env = check_type_dict(env)
+        except (TypeError, ValueError):
+            raise ServiceSpecError(
+                "env: a string that is not a dict (its text is not shown: it may hold values); give a dict "
+                "(KEY: value) or a list of KEY=value"
+            ) from None
     if isinstance(env, dict):
         return ["%s=%s" % (k, "" if v is None else v) for k, v in sorted(env.items())]
+    if not isinstance(env, (list, tuple)):
+        raise ServiceSpecError("env: give a dict (KEY: value) or a list of KEY=value, not a %s" % type(env).__name__)
     return [str(e) for e in env]
 
 
@@ -133,11 +147,25 @@ def wanted_spec(params, live_spec, resolved):
     option the user set applied. `resolved` maps network names to IDs and secret/config names to IDs."""
     spec = copy.deepcopy(live_spec) if live_spec else copy.deepcopy(CLI_DEFAULT_SPEC)
     spec["Name"] = params["name"]
+    if params.get("labels") is not None:
+        spec["Labels"] = {str(k): str(v) for k, v in params["labels"].items()}
     task = spec.setdefault("TaskTemplate", {})
-    container = task.setdefault("ContainerSpec", {})
+    set_container(task.setdefault("ContainerSpec", {}), params, resolved, keep_image=bool(live_spec))
+    set_placement(task.setdefault("Placement", {}), params)
+    set_resources(task, params)
+    set_networks(spec, params, resolved["networks"])
+    set_mode(spec, params)
+    set_update_configs(spec, params)
+    set_endpoint(spec.setdefault("EndpointSpec", {}), params)
+    return spec
 
-    if params.get("image") and not (live_spec and image_matches(container.get("Image"), params["image"])):
-        container["Image"] = params["image"]
+
+def set_container(container, params, resolved, keep_image):
+    """ContainerSpec: image, command, environment, labels, health check, mounts, secrets and configs.
+    keep_image: a live image pinned by digest stays when the same tag is asked for."""
+    image = params.get("image")
+    if image and not (keep_image and image_matches(container.get("Image"), image)):
+        container["Image"] = image
     for option, api in (
         ("command", "Command"),
         ("args", "Args"),
@@ -165,11 +193,17 @@ def wanted_spec(params, live_spec, resolved):
             container[api] = [
                 reference(ref, resolved[option][ref["source"]], id_key, name_key) for ref in params[option]
             ]
-    if params.get("labels") is not None:
-        spec["Labels"] = {str(k): str(v) for k, v in params["labels"].items()}
 
-    placement = task.setdefault("Placement", {})
+
+def set_placement(placement, params):
+    """Placement: constraints, spread preferences, replicas per node."""
     if params.get("constraints") is not None:
+        for index, constraint in enumerate(params["constraints"]):
+            if "==" not in constraint and "!=" not in constraint:
+                raise ServiceSpecError(
+                    "constraints[%d]: %r is not a constraint (like node.role==worker or node.labels.zone!=eu)"
+                    % (index, constraint)
+                )
         placement["Constraints"] = list(params["constraints"])
     if params.get("placement_preferences") is not None:
         placement["Preferences"] = [
@@ -178,6 +212,9 @@ def wanted_spec(params, live_spec, resolved):
     if params.get("max_replicas_per_node") is not None:
         placement["MaxReplicas"] = params["max_replicas_per_node"]
 
+
+def set_resources(task, params):
+    """Resources (limits, reservations) and the restart policy; keys not given keep their live values."""
     resources = task.setdefault("Resources", {})
     for option, api in (("limits", "Limits"), ("reservations", "Reservations")):
         if params.get(option) is not None:
@@ -187,7 +224,7 @@ def wanted_spec(params, live_spec, resolved):
                 block["NanoCPUs"] = nano_cpus(values["cpus"], "%s.cpus" % option)
             if values.get("memory") is not None:
                 block["MemoryBytes"] = size_bytes(values["memory"], "%s.memory" % option)
-            resources[api] = dict(resources.get(api) or {}, **block)  # what is not given keeps its live value
+            resources[api] = dict(resources.get(api) or {}, **block)
     if params.get("restart_policy") is not None:
         policy = params["restart_policy"]
         restart = task.setdefault("RestartPolicy", {})
@@ -199,12 +236,17 @@ def wanted_spec(params, live_spec, resolved):
         if policy.get("max_attempts") is not None:
             restart["MaxAttempts"] = policy["max_attempts"]
 
+
+def set_networks(spec, params, ids):
     if params.get("networks") is not None:
-        task["Networks"] = sorted(
-            (attachment(n, resolved["networks"]) for n in params["networks"]), key=lambda a: a["Target"]
+        spec["TaskTemplate"]["Networks"] = sorted(
+            (attachment(n, ids) for n in params["networks"]), key=lambda a: a["Target"]
         )
         spec.pop("Networks", None)  # the deprecated place; the engine moves it to TaskTemplate
 
+
+def set_mode(spec, params):
+    """Mode: global, or replicated with the given count (else the live count, else 1)."""
     if params.get("mode") == "global":
         spec["Mode"] = dict(Global={})
     elif params.get("mode") == "replicated" or params.get("replicas") is not None:
@@ -213,17 +255,19 @@ def wanted_spec(params, live_spec, resolved):
             replicas = (spec.get("Mode") or {}).get("Replicated", {}).get("Replicas", 1)
         spec["Mode"] = dict(Replicated=dict(Replicas=replicas))
 
+
+def set_update_configs(spec, params):
     for option, api in (("update_config", "UpdateConfig"), ("rollback_config", "RollbackConfig")):
         fields = update_config(params.get(option), option)
         if fields:
             spec.setdefault(api, dict(CLI_UPDATE_DEFAULTS)).update(fields)
 
-    endpoint = spec.setdefault("EndpointSpec", {})
+
+def set_endpoint(endpoint, params):
     if params.get("endpoint_mode") is not None:
         endpoint["Mode"] = params["endpoint_mode"]
     if params.get("publish") is not None:
         endpoint["Ports"] = port_configs(params["publish"])
-    return spec
 
 
 def attachment(network, ids):
@@ -342,3 +386,226 @@ def validate_service_list(services):
                     )
                 published[key] = name
     return errors
+
+
+# --------------------------------------------------------------------------- rebuilds
+
+
+def rebuild_reasons(live_spec, spec):
+    """Why the engine cannot update the live service into `spec` in place (it has to be removed and created
+    again): a list of short texts, empty when an update will do. The mode is the one field it refuses."""
+    if live_spec and mode_of(live_spec) != mode_of(spec):
+        return ["mode %s -> %s" % (mode_of(live_spec), mode_of(spec))]
+    return []
+
+
+def restorable_spec(service):
+    """The spec that re-creates a live service as it is: its Spec, with the ports the swarm picked for
+    ingress ports published without a number pinned, so that clients find them where they were."""
+    spec = copy.deepcopy(service["Spec"])
+    assigned = {
+        (p.get("TargetPort"), p.get("Protocol", "tcp"), p.get("PublishMode", "ingress")): p.get("PublishedPort")
+        for p in (service.get("Endpoint") or {}).get("Ports") or []
+    }
+    for port in (spec.get("EndpointSpec") or {}).get("Ports") or []:
+        key = (port.get("TargetPort"), port.get("Protocol", "tcp"), port.get("PublishMode", "ingress"))
+        if not port.get("PublishedPort") and assigned.get(key):
+            port["PublishedPort"] = assigned[key]
+    return spec
+
+
+def describe_spec(spec, network_names=None):
+    """A service spec in a few words for messages: mode, replicas, image, ports, networks (named by
+    network_names, {ID: name}), secrets, configs."""
+    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas")
+    parts = [
+        "%s%s of %s"
+        % (
+            mode_of(spec),
+            ", %s replica%s" % (replicas, "" if replicas == 1 else "s") if replicas is not None else "",
+            (container.get("Image") or "?").split("@", 1)[0],
+        )
+    ]
+    ports = [
+        "%s->%s/%s" % (p.get("PublishedPort", "auto"), p.get("TargetPort"), p.get("Protocol", "tcp"))
+        for p in (spec.get("EndpointSpec") or {}).get("Ports") or []
+    ]
+    networks = [
+        (network_names or {}).get(n.get("Target"), n.get("Target"))
+        for n in (spec.get("TaskTemplate") or {}).get("Networks") or []
+    ]
+    for label, values in (
+        ("ports", ports),
+        ("networks", networks),
+        ("secrets", [s.get("SecretName") for s in container.get("Secrets") or []]),
+        ("configs", [c.get("ConfigName") for c in container.get("Configs") or []]),
+    ):
+        if values:
+            parts.append("%s %s" % (label, ", ".join(str(v) for v in values)))
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- nodes a service can run on
+
+_ARCH_ALIASES = dict(x86_64="amd64", aarch64="arm64")
+
+
+def _normal_arch(arch):
+    return _ARCH_ALIASES.get(arch or "", arch or "")
+
+
+def constraint_matches(constraint, node):
+    """One placement constraint (`key==value` or `key!=value`) against a node (engine API object), with the
+    engine's rules: keys and values compare without case, except label names; a missing value is ''."""
+    for operator in ("==", "!="):
+        if operator in constraint:
+            key, _, value = (part.strip() for part in constraint.partition(operator))
+            break
+    else:
+        return False
+    description = node.get("Description") or {}
+    platform = description.get("Platform") or {}
+    lowered = key.lower()
+    if lowered == "node.ip":
+        return _ip_matches(value, (node.get("Status") or {}).get("Addr"), operator)
+    if lowered == "node.id":
+        actual = node.get("ID")
+    elif lowered == "node.hostname":
+        actual = description.get("Hostname")
+    elif lowered == "node.role":
+        actual = (node.get("Spec") or {}).get("Role")
+    elif lowered == "node.platform.os":
+        actual = platform.get("OS")
+    elif lowered == "node.platform.arch":
+        actual = platform.get("Architecture")
+    elif lowered.startswith("node.labels.") and len(key) > len("node.labels."):
+        actual = ((node.get("Spec") or {}).get("Labels") or {}).get(key[len("node.labels.") :])
+    elif lowered.startswith("engine.labels.") and len(key) > len("engine.labels."):
+        actual = ((description.get("Engine") or {}).get("Labels") or {}).get(key[len("engine.labels.") :])
+    else:
+        return False
+    equal = (actual or "").lower() == value.lower()
+    return equal if operator == "==" else not equal
+
+
+def _ip_matches(value, address, operator):
+    import ipaddress
+
+    try:
+        node_ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        node_ip = None
+    try:
+        within = node_ip is not None and node_ip in ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False  # the engine rejects a malformed address or network
+    return within if operator == "==" else not within
+
+
+def platform_matches(platforms, node):
+    """Whether a node's OS and architecture is one of the service's platforms (none listed: any)."""
+    if not platforms:
+        return True
+    platform = (node.get("Description") or {}).get("Platform") or {}
+    arch, os_name = _normal_arch(platform.get("Architecture")), platform.get("OS") or ""
+    return any(
+        (not p.get("Architecture") or _normal_arch(p["Architecture"]) == arch)
+        and (not p.get("OS") or p["OS"] == os_name)
+        for p in platforms
+    )
+
+
+def eligible_nodes(nodes, spec):
+    """The nodes a task of the service can run on now: Ready, availability active, matching its placement
+    constraints and platforms. For a global service, one task per such node is what it wants."""
+    placement = ((spec or {}).get("TaskTemplate") or {}).get("Placement") or {}
+    return [
+        node
+        for node in nodes or []
+        if (node.get("Status") or {}).get("State") == "ready"
+        and (node.get("Spec") or {}).get("Availability") == "active"
+        and all(constraint_matches(c, node) for c in placement.get("Constraints") or [])
+        and platform_matches(placement.get("Platforms"), node)
+    ]
+
+
+# --------------------------------------------------------------------------- secrets in output
+
+ENV_PATH = "TaskTemplate.ContainerSpec.Env"
+HIDDEN = "<hidden>"
+HIDDEN_CHANGED = "<hidden, changed>"
+
+
+def _env_pairs(entries):
+    """KEY=value entries -> {KEY: value}; an entry without '=' (taken from the daemon) maps to None."""
+    pairs = {}
+    for entry in entries or []:
+        key, sep, value = str(entry).partition("=")
+        pairs[key] = value if sep else None
+    return pairs
+
+
+def masked_env(entries, compare_with=None):
+    """An Env list with every value hidden and the key names kept; with compare_with (the other side of a
+    diff), a value that differs from it says so."""
+    other = _env_pairs(compare_with) if compare_with is not None else None
+    masked = []
+    for key, value in _env_pairs(entries).items():
+        if value is None:
+            masked.append(key)
+        elif other is not None and key in other and other[key] != value:
+            masked.append("%s=%s" % (key, HIDDEN_CHANGED))
+        else:
+            masked.append("%s=%s" % (key, HIDDEN))
+    return masked
+
+
+def masked_changes(changes):
+    """The changes of a plan with the values of env hidden (before, and after marked where they differ),
+    whether env is a change of its own or inside a larger one (a new service, a new container spec)."""
+    masked = {}
+    for path, change in changes.items():
+        if path == ENV_PATH or ENV_PATH.startswith(path + "."):
+            inner = ENV_PATH[len(path) + 1 :].split(".") if path != ENV_PATH else []
+            before, after = _env_at(change.get("before"), inner), _env_at(change.get("after"), inner)
+            change = dict(
+                before=_with_env(change.get("before"), inner, masked_env(before) if before is not None else None),
+                after=_with_env(
+                    change.get("after"),
+                    inner,
+                    masked_env(after, compare_with=before or []) if after is not None else None,
+                ),
+            )
+        masked[path] = change
+    return masked
+
+
+def _env_at(value, keys):
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _with_env(value, keys, env):
+    """A copy of value with the list at keys replaced by env (value itself when keys is empty)."""
+    if not keys:
+        return env
+    if not isinstance(value, dict) or keys[0] not in value:
+        return value
+    return dict(value, **{keys[0]: _with_env(value[keys[0]], keys[1:], env)})
+
+
+def masked_params(params):
+    """Service options as they may be shown (the module's invocation): env values hidden, names kept."""
+    env = params.get("env")
+    if env is None:
+        return params
+    try:
+        entries = env_list(env)
+    except ServiceSpecError:
+        return dict(params, env=HIDDEN)
+    hidden = {key: HIDDEN for key in env} if isinstance(env, dict) else masked_env(entries)
+    return dict(params, env=hidden)

@@ -14,152 +14,21 @@ description:
   - Options left unset keep their live values on update (never reset to defaults); a new service gets the
     docker CLI's defaults (update parallelism 1, failure action pause), not the Docker SDK's.
   - Reads the live spec, sends a spec only when something differs, and returns the difference (check and diff mode).
-  - With O(wait=true) waits until every desired task runs; a failed update is rolled back when
-    O(rollback_on_failure=true), and a new service whose tasks cannot start is removed again, so a failed run
-    leaves what was there before.
+  - With O(wait=true) waits until every desired task runs. A failed run leaves what was there before and says
+    what it did (RV(outcome)) - a failed update rolled back (by the module, or by the engine with
+    C(update_config.failure_action=rollback)), a new service removed again, a failed rebuild undone by creating
+    the previous service again from its saved spec - or, when that is impossible, exactly what is left and how
+    to restore it.
   - Changing O(mode) between replicated and global needs the service removed and created again; the diff says
-    so (RV(rebuilt)).
-options:
-  name:
-    description: Service name.
-    type: str
-    required: true
-  state:
-    description: V(present) creates or updates; V(absent) removes.
-    type: str
-    choices: [present, absent]
-    default: present
-  image:
-    description: Image (tag or digest). Required to create a service.
-    type: str
-  command:
-    description: Replaces the image's entrypoint.
-    type: list
-    elements: str
-  args:
-    description: Arguments of the command.
-    type: list
-    elements: str
-  mode:
-    description: V(replicated) (O(replicas) tasks) or V(global) (one task per node).
-    type: str
-    choices: [replicated, global]
-  replicas:
-    description: Number of tasks of a replicated service.
-    type: int
-  publish:
-    description: Published ports.
-    type: list
-    elements: dict
-    suboptions:
-      target:
-        description: Port inside the container.
-        type: int
-        required: true
-      published:
-        description: Port on the nodes. Unset, the swarm picks one (ingress mode).
-        type: int
-      protocol:
-        description: Protocol.
-        type: str
-        choices: [tcp, udp]
-        default: tcp
-      mode:
-        description:
-          - V(ingress) publishes on every node through the routing mesh (needs IPVS in the kernel);
-            V(host) publishes on the nodes that run a task.
-        type: str
-        choices: [ingress, host]
-        default: ingress
-  networks:
-    description: Networks to attach, as names or as dicts with name and aliases.
-    type: list
-    elements: raw
-  env:
-    description: Environment, as a dict or a list of C(KEY=value).
-    type: raw
-  labels:
-    description: Service labels.
-    type: dict
-  container_labels:
-    description: Labels of the task containers.
-    type: dict
-  constraints:
-    description: Placement constraints, for example C(node.role==worker).
-    type: list
-    elements: str
-  placement_preferences:
-    description: Spread preferences, as dicts with a C(spread) label.
-    type: list
-    elements: dict
-  max_replicas_per_node:
-    description: At most this many tasks of the service on one node.
-    type: int
-  limits:
-    description: Resource limits, a dict with C(cpus) (number) and C(memory) (bytes or like C(64M)).
-    type: dict
-  reservations:
-    description: Resource reservations, a dict with C(cpus) and C(memory).
-    type: dict
-  restart_policy:
-    description: Dict with C(condition) (none, on-failure, any), C(delay), C(max_attempts), C(window).
-    type: dict
-  update_config:
-    description:
-      - Dict with C(parallelism), C(delay), C(failure_action) (pause, continue, rollback), C(monitor),
-        C(max_failure_ratio), C(order) (stop-first, start-first). Keys left out keep their live values.
-    type: dict
-  rollback_config:
-    description: Same keys as O(update_config), for rollbacks.
-    type: dict
-  healthcheck:
-    description: Dict with C(test) (string for a shell command, or a list), C(interval), C(timeout), C(retries), C(start_period).
-    type: dict
-  mounts:
-    description: Mounts, as dicts with C(source), C(target), C(type) (volume, bind, tmpfs) and C(readonly).
-    type: list
-    elements: dict
-  secrets:
-    description: Secrets, as dicts with C(source) (the secret's name), C(target), C(uid), C(gid), C(mode).
-    type: list
-    elements: dict
-  configs:
-    description: Configs, as dicts with C(source), C(target), C(uid), C(gid), C(mode).
-    type: list
-    elements: dict
-  endpoint_mode:
-    description: V(vip) (a virtual IP, needs IPVS) or V(dnsrr) (DNS round robin).
-    type: str
-    choices: [vip, dnsrr]
-  hostname:
-    description: Container host name (Go template allowed, like C({{.Task.Name}})).
-    type: str
-  user:
-    description: User the container runs as.
-    type: str
-  workdir:
-    description: Working directory of the container.
-    type: str
-  stop_grace_period:
-    description: Time (seconds or like C(10s)) between SIGTERM and SIGKILL.
-    type: raw
-  wait:
-    description: Wait until every desired task runs (or a failure is certain).
-    type: bool
-    default: true
-  wait_timeout:
-    description: Seconds to wait for convergence.
-    type: int
-    default: 120
-  rollback_on_failure:
-    description: Roll a failed update back to the previous spec (the run still fails and says so).
-    type: bool
-    default: true
+    so (RV(rebuilt)), and the result reports the outage (RV(outage)).
+  - The values of O(env) are never shown (results, diffs, errors, the module's invocation).
 extends_documentation_fragment:
+  - swarmplane.cluster.service
   - swarmplane.cluster.engine
 attributes:
   check_mode:
     support: full
+    details: Reports the whole plan; a network, secret or config named in O(planned) counts as created.
   diff_mode:
     support: full
 author:
@@ -181,6 +50,12 @@ EXAMPLES = r"""
     name: myweb
     replicas: 4
 
+- name: One task on every worker (the service is removed and created again; undone if the new one fails)
+  swarmplane.cluster.swarm_service:
+    name: myweb
+    mode: global
+    constraints: [node.role==worker]
+
 - name: Remove it
   swarmplane.cluster.swarm_service:
     name: myweb
@@ -188,56 +63,93 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+outcome:
+  description:
+    - What the run did to the service. C(unchanged); C(would change) (check mode); C(changed); C(rolled back)
+      (the change failed and what was there before runs again, or a new service was removed again);
+      C(failed) (the change failed and could not be fully undone; RV(msg) says what is left).
+  returned: always
+  type: str
 service:
   description: Name, ID, mode, replicas and image of the service after the run.
   returned: when the service exists
   type: dict
 changes:
-  description: Spec fields that differ (dotted paths of the engine's spec), with before and after.
+  description: Spec fields that differ (dotted paths of the engine's spec), with before and after; env values hidden.
   returned: always
   type: dict
 rebuilt:
   description: Whether the service was (or would be) removed and created again to change its mode.
   returned: always
   type: bool
+outage:
+  description: Seconds from the removal of the service for a rebuild until the new one ran.
+  returned: when a rebuild was waited for
+  type: float
 tasks:
-  description: Running tasks and the node each runs on.
-  returned: when wait=true and the service exists
+  description: Running tasks and the node each runs on (after the wait, when there was one).
+  returned: when the service exists
   type: list
   elements: dict
 running:
-  description: Number of running tasks after the wait.
-  returned: when wait=true and the service exists
+  description: Number of running tasks (after the wait, when there was one).
+  returned: when the service exists
+  type: int
+wanted:
+  description: Number of tasks the service wants (its replicas, or its eligible nodes when global).
+  returned: when wait=true and a change was waited for
   type: int
 rolled_back:
-  description: Whether a failed update was rolled back.
+  description: Whether a failed change was undone and the previous spec runs again.
   returned: always
   type: bool
+saved_spec:
+  description:
+    - Where the spec of the service a rebuild removed is kept on the manager (readable by root only), when the
+      rebuild was not waited for (O(wait=false)), so whether the new service runs is unknown.
+    - "To create the previous service again from it: remove the new one, then C(curl --unix-socket
+      /var/run/docker.sock -H 'Content-Type: application/json' --data @FILE http://localhost/services/create)."
+  returned: when a rebuild was sent with wait=false
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
-    ENGINE_ARGUMENT_SPEC,
-    EngineClient,
-)
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import ENGINE_ARGUMENT_SPEC
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import (
+    PLANNED_OPTION,
     SERVICE_OPTIONS,
+    EngineCallError,
+    ServiceEngineClient,
     ServiceError,
     ServiceManager,
 )
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_spec import masked_params
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(SERVICE_OPTIONS, **ENGINE_ARGUMENT_SPEC), supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=dict(SERVICE_OPTIONS, **PLANNED_OPTION, **ENGINE_ARGUMENT_SPEC), supports_check_mode=True
+    )
+    name = module.params["name"]
+    # Returned instead of Ansible's own copy of the arguments, which would show the env values.
+    invocation = dict(module_args=masked_params(module.params))
     if module.params["mode"] == "global" and module.params["replicas"] is not None:
-        module.fail_json(msg="service %s: replicas cannot be set for a global service" % module.params["name"])
-    client = EngineClient(module)
-    client.require_manager("service %s: swarm_service" % module.params["name"])
+        module.fail_json(
+            msg="service %s: replicas cannot be set for a global service. Fix: drop replicas, or set mode: replicated."
+            % name,
+            invocation=invocation,
+        )
+    client = ServiceEngineClient(module)
+    manager = ServiceManager(module, client, module.params, planned=module.params["planned"])
     try:
-        module.exit_json(**ServiceManager(module, client, module.params).run())
+        client.require_manager("swarm_service")
+        result = manager.run(client.call("listing services", client.api.services))
     except ServiceError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
+        module.fail_json(msg=str(exc), invocation=invocation, **dict(manager.result, **exc.details))
+    except EngineCallError as exc:
+        module.fail_json(msg="service %s: %s" % (name, exc), invocation=invocation, **manager.result)
+    module.exit_json(invocation=invocation, **result)
 
 
 if __name__ == "__main__":

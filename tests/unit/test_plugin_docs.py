@@ -1,16 +1,24 @@
-"""Every module's DOCUMENTATION, EXAMPLES and RETURN parse, and the documented options match argument_spec."""
+"""Every module's DOCUMENTATION, EXAMPLES and RETURN parse, and the documented options (the module's own and
+those of its doc fragments) match argument_spec."""
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import ENGINE_ARGUMENT_SPEC
-from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import SERVICE_OPTIONS
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import (
+    PLANNED_OPTION,
+    SERVICE_OPTIONS,
+)
 
 # Argument specs that modules take from module_utils instead of spelling out.
-SHARED_SPECS = dict(ENGINE_ARGUMENT_SPEC=ENGINE_ARGUMENT_SPEC, SERVICE_OPTIONS=SERVICE_OPTIONS)
+SHARED_SPECS = dict(
+    ENGINE_ARGUMENT_SPEC=ENGINE_ARGUMENT_SPEC, SERVICE_OPTIONS=SERVICE_OPTIONS, PLANNED_OPTION=PLANNED_OPTION
+)
+COLLECTION = "swarmplane.cluster."
 
 MODULES = sorted((Path(__file__).resolve().parents[2] / "plugins" / "modules").glob("*.py"))
 
@@ -23,6 +31,25 @@ def doc_strings(path):
         if name in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
             found[name] = node.value.value
     return found
+
+
+def fragment_options(slug):
+    """Options of one of this collection's doc fragments: 'swarmplane.cluster.service' (its DOCUMENTATION)
+    or 'swarmplane.cluster.service.batch' (its BATCH), as ansible-doc reads them."""
+    name, _, variable = slug[len(COLLECTION) :].partition(".")
+    module = importlib.import_module("ansible_collections.swarmplane.cluster.plugins.doc_fragments." + name)
+    text = getattr(module.ModuleDocFragment, (variable or "documentation").upper())
+    return yaml.safe_load(text).get("options") or {}
+
+
+def documented_options(path):
+    """The module's options with those of its collection's doc fragments merged in, as ansible-doc shows them."""
+    documentation = yaml.safe_load(doc_strings(path)["DOCUMENTATION"])
+    options = dict(documentation.get("options") or {})
+    for slug in documentation.get("extends_documentation_fragment") or []:
+        if slug.startswith(COLLECTION):
+            options = dict(fragment_options(slug), **options)  # the module's own text wins, as in ansible-doc
+    return options
 
 
 def spec_keys(path):
@@ -40,6 +67,26 @@ def spec_keys(path):
     return keys
 
 
+def spec_mismatches(documented, spec, where=""):
+    """Differences between documented options and an argument_spec dict: names, type, elements, choices,
+    default, required, recursively through suboptions."""
+    problems = []
+    for name in sorted(set(documented) ^ set(spec)):
+        problems.append("%s%s: %s" % (where, name, "not documented" if name in spec else "not in argument_spec"))
+    for name in sorted(set(documented) & set(spec)):
+        doc, arg = documented[name], spec[name]
+        for key in ("type", "elements", "choices", "default"):
+            if doc.get(key) != arg.get(key):
+                problems.append(
+                    "%s%s.%s: documented %r, argument_spec %r" % (where, name, key, doc.get(key), arg.get(key))
+                )
+        if bool(doc.get("required")) != bool(arg.get("required")):
+            problems.append("%s%s.required differs" % (where, name))
+        if doc.get("suboptions") or arg.get("options"):
+            problems += spec_mismatches(doc.get("suboptions") or {}, arg.get("options") or {}, "%s%s." % (where, name))
+    return problems
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
 def test_module_documentation_examples_and_return_parse(path):
     docs = doc_strings(path)
@@ -52,5 +99,30 @@ def test_module_documentation_examples_and_return_parse(path):
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.stem)
 def test_every_documented_option_is_in_the_argument_spec(path):
-    options = set(yaml.safe_load(doc_strings(path)["DOCUMENTATION"])["options"])
-    assert options <= spec_keys(path)
+    assert set(documented_options(path)) <= spec_keys(path)
+
+
+def test_swarm_service_documents_every_service_option_as_the_argument_spec_defines_it():
+    options = documented_options(Path(__file__).resolve().parents[2] / "plugins/modules/swarm_service.py")
+    expected = dict(SERVICE_OPTIONS, **PLANNED_OPTION, **ENGINE_ARGUMENT_SPEC)
+    assert spec_mismatches(options, expected) == []
+
+
+def test_swarm_services_documents_the_options_of_each_service_in_the_list():
+    options = documented_options(Path(__file__).resolve().parents[2] / "plugins/modules/swarm_services.py")
+    expected = dict(
+        services=dict(type="list", elements="dict", required=True, options=SERVICE_OPTIONS),
+        **PLANNED_OPTION,
+        **ENGINE_ARGUMENT_SPEC,
+    )
+    assert spec_mismatches(options, expected) == []
+    assert len(options["services"]["suboptions"]) == len(SERVICE_OPTIONS) > 30
+
+
+def test_spec_mismatches_names_the_option_and_the_key():
+    documented = dict(a=dict(type="str"), b=dict(type="list", elements="dict", suboptions=dict(c=dict(type="int"))))
+    spec = dict(a=dict(type="int"), b=dict(type="list", elements="dict", options=dict(c=dict(type="int", default=1))))
+    assert spec_mismatches(documented, spec) == [
+        "a.type: documented 'str', argument_spec 'int'",
+        "b.c.default: documented None, argument_spec 1",
+    ]

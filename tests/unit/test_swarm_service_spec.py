@@ -1,6 +1,6 @@
 """Pure logic of swarm services: plugins/module_utils/swarm_service_spec.py (the wanted spec, its parts and the
-difference between specs, the validation of a play's service list) and the helpers timestamp() and summary() of
-plugins/modules/swarm_service.py."""
+difference between specs, the validation of a play's service list, the nodes a service can run on, what a
+rebuild keeps, env values hidden in output) and the helpers timestamp() and summary() of the service manager."""
 
 from __future__ import annotations
 
@@ -12,17 +12,33 @@ import pytest
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import summary, timestamp
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_spec import (
     CLI_DEFAULT_SPEC,
+    HIDDEN,
+    HIDDEN_CHANGED,
     ServiceSpecError,
     attachment,
+    constraint_matches,
+    describe_spec,
     duration_ns,
+    eligible_nodes,
     env_list,
     healthcheck,
     image_matches,
+    masked_changes,
+    masked_env,
+    masked_params,
     mode_of,
     mount,
     nano_cpus,
+    platform_matches,
     port_configs,
+    rebuild_reasons,
     reference,
+    restorable_spec,
+    set_container,
+    set_endpoint,
+    set_mode,
+    set_placement,
+    set_resources,
     size_bytes,
     spec_differences,
     update_config,
@@ -911,3 +927,210 @@ def test_summary_of_a_global_service_has_no_replicas():
 @pytest.mark.parametrize("service", [None, {}])
 def test_summary_of_no_service_is_empty(service):
     assert summary(service) == {}
+
+
+# --------------------------------------------------------------------------- the sections of the spec
+
+
+def test_each_section_sets_only_its_own_part_of_the_spec():
+    given = params(
+        image="web:2",
+        env=dict(A="1"),
+        constraints=["node.role==worker"],
+        limits=dict(memory="64M"),
+        restart_policy=dict(condition="on-failure"),
+        replicas=3,
+        publish=[dict(target=80, published=8080)],
+    )
+    container, placement, task, mode, endpoint = {}, {}, {}, {}, {}
+    set_container(container, given, NO_RESOLVED, keep_image=False)
+    set_placement(placement, given)
+    set_resources(task, given)
+    set_mode(mode, given)
+    set_endpoint(endpoint, given)
+    assert container == dict(Image="web:2", Env=["A=1"])
+    assert placement == dict(Constraints=["node.role==worker"])
+    assert task == dict(
+        Resources=dict(Limits=dict(MemoryBytes=64 * 1024**2)), RestartPolicy=dict(Condition="on-failure")
+    )
+    assert mode == dict(Mode=dict(Replicated=dict(Replicas=3)))
+    assert endpoint == dict(Ports=[dict(Protocol="tcp", TargetPort=80, PublishMode="ingress", PublishedPort=8080)])
+
+
+def test_a_constraint_without_an_operator_names_its_index():
+    with pytest.raises(ServiceSpecError, match=r"constraints\[1\]: 'node.role=worker' is not a constraint"):
+        wanted_spec(params(constraints=["node.role==worker", "node.role=worker"]), live_spec(), NO_RESOLVED)
+
+
+# --------------------------------------------------------------------------- nodes a service can run on
+
+
+def api_node(node_id="n1", role="worker", state="ready", availability="active", labels=None, **extra):
+    description = dict(
+        Hostname=extra.get("hostname", node_id),
+        Platform=dict(Architecture=extra.get("arch", "x86_64"), OS=extra.get("os", "linux")),
+        Engine=dict(Labels=extra.get("engine_labels") or {}),
+    )
+    return dict(
+        ID=node_id,
+        Spec=dict(Role=role, Availability=availability, Labels=labels or {}),
+        Status=dict(State=state, Addr=extra.get("addr", "10.1.2.3")),
+        Description=description,
+    )
+
+
+@pytest.mark.parametrize(
+    ("constraint", "matches"),
+    [
+        ("node.role==worker", True),
+        ("node.role == WORKER", True),  # spaces and case do not matter for values
+        ("node.role!=worker", False),
+        ("node.hostname==n1", True),
+        ("node.id!=n1", False),
+        ("node.labels.zone==eu", True),
+        ("node.labels.Zone==eu", False),  # label names keep their case
+        ("node.labels.rack!=r1", True),  # a missing label is ''
+        ("engine.labels.ssd==true", True),
+        ("node.platform.os==linux", True),
+        ("node.platform.arch==x86_64", True),
+        ("node.ip==10.1.2.3", True),
+        ("node.ip==10.1.0.0/16", True),
+        ("node.ip!=10.9.0.0/16", True),
+        ("node.ip==not-an-address", False),
+        ("node.unknown==x", False),
+        ("no operator", False),
+    ],
+)
+def test_constraints_match_nodes_as_the_engine_does(constraint, matches):
+    worker = api_node(labels={"zone": "eu"}, engine_labels={"ssd": "true"})
+    assert constraint_matches(constraint, worker) is matches
+
+
+def test_platforms_match_with_the_engines_architecture_names():
+    amd64 = api_node(arch="x86_64")
+    assert platform_matches([], amd64)
+    assert platform_matches([dict(Architecture="amd64", OS="linux")], amd64)
+    assert platform_matches([dict(Architecture="", OS="linux")], amd64)
+    assert not platform_matches([dict(Architecture="arm64", OS="linux")], amd64)
+    assert platform_matches([dict(Architecture="arm64")], api_node(arch="aarch64"))
+
+
+def test_eligible_nodes_are_ready_active_and_match_constraints_and_platforms():
+    nodes = [
+        api_node("ok"),
+        api_node("manager", role="manager"),
+        api_node("down", state="down"),
+        api_node("drained", availability="drain"),
+        api_node("paused", availability="pause"),
+        api_node("arm", arch="aarch64"),
+    ]
+    spec = dict(
+        TaskTemplate=dict(
+            Placement=dict(Constraints=["node.role==worker"], Platforms=[dict(Architecture="amd64", OS="linux")])
+        )
+    )
+    assert [n["ID"] for n in eligible_nodes(nodes, spec)] == ["ok"]
+    assert len(eligible_nodes(nodes, dict(TaskTemplate={}))) == 3  # ok, manager, arm
+
+
+# --------------------------------------------------------------------------- rebuilds
+
+
+def test_only_a_mode_change_needs_a_rebuild():
+    replicated, global_ = dict(Mode=dict(Replicated=dict(Replicas=2))), dict(Mode=dict(Global={}))
+    assert rebuild_reasons(replicated, global_) == ["mode replicated -> global"]
+    assert rebuild_reasons(global_, replicated) == ["mode global -> replicated"]
+    assert rebuild_reasons(replicated, dict(Mode=dict(Replicated=dict(Replicas=5)))) == []
+    assert rebuild_reasons(None, global_) == []
+
+
+def test_a_restorable_spec_pins_the_ports_the_swarm_picked_and_keeps_the_rest():
+    service = dict(
+        Spec=dict(
+            Name="web",
+            EndpointSpec=dict(
+                Ports=[
+                    dict(TargetPort=80, Protocol="tcp", PublishMode="ingress"),
+                    dict(TargetPort=53, Protocol="udp", PublishedPort=5353, PublishMode="ingress"),
+                ]
+            ),
+        ),
+        Endpoint=dict(
+            Ports=[
+                dict(TargetPort=80, Protocol="tcp", PublishMode="ingress", PublishedPort=30001),
+                dict(TargetPort=53, Protocol="udp", PublishMode="ingress", PublishedPort=5353),
+            ]
+        ),
+    )
+    spec = restorable_spec(service)
+    assert [p["PublishedPort"] for p in spec["EndpointSpec"]["Ports"]] == [30001, 5353]
+    assert "PublishedPort" not in service["Spec"]["EndpointSpec"]["Ports"][0]  # the live object is untouched
+
+
+def test_describe_spec_names_what_a_restore_brings_back():
+    spec = dict(
+        Mode=dict(Replicated=dict(Replicas=1)),
+        TaskTemplate=dict(
+            ContainerSpec=dict(
+                Image="web:v1@" + DIGEST,
+                Secrets=[dict(SecretName="db_1")],
+                Configs=[dict(ConfigName="site_2")],
+            ),
+            Networks=[dict(Target="id-front")],
+        ),
+        EndpointSpec=dict(Ports=[dict(TargetPort=80, PublishedPort=8080, Protocol="tcp")]),
+    )
+    assert describe_spec(spec, {"id-front": "front"}) == (
+        "replicated, 1 replica of web:v1; ports 8080->80/tcp; networks front; secrets db_1; configs site_2"
+    )
+    assert describe_spec(dict(Mode=dict(Global={}), TaskTemplate=dict(ContainerSpec=dict(Image="a")))) == "global of a"
+
+
+# --------------------------------------------------------------------------- env values in output
+
+
+def test_masked_env_keeps_key_names_and_marks_changed_values():
+    assert masked_env(["A=1", "B=secret", "INHERITED"]) == ["A=" + HIDDEN, "B=" + HIDDEN, "INHERITED"]
+    assert masked_env(["A=1", "B=new", "C=x"], compare_with=["A=1", "B=old"]) == [
+        "A=" + HIDDEN,
+        "B=" + HIDDEN_CHANGED,
+        "C=" + HIDDEN,
+    ]
+
+
+def test_masked_changes_hide_env_values_and_leave_other_changes_alone():
+    changes = {
+        "TaskTemplate.ContainerSpec.Env": dict(before=["PASSWORD=old"], after=["PASSWORD=new", "USER=app"]),
+        "Mode.Replicated.Replicas": dict(before=1, after=2),
+    }
+    masked = masked_changes(changes)
+    assert masked["TaskTemplate.ContainerSpec.Env"] == dict(
+        before=["PASSWORD=" + HIDDEN], after=["PASSWORD=" + HIDDEN_CHANGED, "USER=" + HIDDEN]
+    )
+    assert masked["Mode.Replicated.Replicas"] == dict(before=1, after=2)
+    assert changes["TaskTemplate.ContainerSpec.Env"]["before"] == ["PASSWORD=old"]  # the plan itself is untouched
+    added = masked_changes({"TaskTemplate.ContainerSpec.Env": dict(before=None, after=["PASSWORD=x"])})
+    assert added["TaskTemplate.ContainerSpec.Env"] == dict(before=None, after=["PASSWORD=" + HIDDEN])
+
+
+def test_a_new_service_shows_its_env_keys_only():
+    spec = wanted_spec(params(image="web", env=dict(PASSWORD="hunter2")), None, NO_RESOLVED)
+    shown = masked_changes(spec_differences({}, spec))
+    assert "hunter2" not in repr(shown)
+
+
+def test_masked_params_hide_env_values_given_as_a_dict_or_a_list():
+    assert masked_params(dict(name="web", env=dict(PASSWORD="x")))["env"] == dict(PASSWORD=HIDDEN)
+    assert masked_params(dict(name="web", env=["PASSWORD=x"]))["env"] == ["PASSWORD=" + HIDDEN]
+    assert masked_params(dict(name="web", env=None)) == dict(name="web", env=None)
+
+
+def test_env_given_as_a_string_on_the_command_line_is_read_as_a_dict_never_split_into_letters():
+    # `ansible host -m swarm_service -a "env={'PW':'secret'}"` hands the module a string
+    assert env_list("{'PW': 'pass-1'}") == env_list('{"PW": "pass-1"}') == ["PW=pass-1"]
+    assert env_list("A=1 B=2") == ["A=1", "B=2"]
+    assert masked_params(dict(name="web", env="{'PW': 'pass-1'}"))["env"] == ["PW=<hidden>"]
+    with pytest.raises(ServiceSpecError) as caught:
+        env_list("pass-1")
+    assert "pass-1" not in str(caught.value) and "its text is not shown" in str(caught.value)
+    assert masked_params(dict(name="web", env="pass-1"))["env"] == "<hidden>"
