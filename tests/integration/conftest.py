@@ -1,5 +1,6 @@
 """A lab of container hosts shared by the integration tests, removed at the end even when tests fail."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -44,6 +45,40 @@ def run_playbook(inventory, *args, playbook="cluster.yml", env=None):
 def changed(result):
     """{host: number of tasks that reported a change} of a run_playbook result."""
     return {host: counts["changed"] for host, counts in result.stats["hosts"].items()}
+
+
+@contextlib.contextmanager
+def registry_lab(name, directory, managers=1, workers=2):
+    """A lab of its own with the lab registry, the swarm formed by cluster.yml; yields (inventory, {host:
+    address}); the lab is removed at the end, even when the formation or a test fails."""
+    inventory = directory / "hosts.yml"
+    lab = [str(REPO / "lab" / "lab.py")]
+    subprocess.run(
+        lab
+        + [
+            "up",
+            "--name",
+            name,
+            "--managers",
+            str(managers),
+            "--workers",
+            str(workers),
+            "--registry",
+            "--inventory",
+            str(inventory),
+        ],
+        check=True,
+    )
+    try:
+        formed = run_playbook(inventory)
+        assert formed.returncode == 0, formed.stdout[-3000:]
+        hosts = yaml.safe_load(inventory.read_text())["all"]["children"]["swarm"]["children"]
+        addresses = {
+            host: hv["ansible_host"] for group in hosts.values() for host, hv in (group["hosts"] or {}).items()
+        }
+        yield inventory, addresses
+    finally:
+        subprocess.run(lab + ["down", "--name", name], check=False)
 
 
 def write_inventory(path, managers, workers, lab, host_vars=None, loadbalancers=(), all_vars=None):

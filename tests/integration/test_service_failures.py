@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, changed, run_playbook
+from conftest import REPO, changed, registry_lab, run_playbook
 
 LAB = "sfail"
 WEB = "lab-registry:5000/swarmplane/web"
@@ -34,22 +34,8 @@ def manager(command):
 
 @pytest.fixture(scope="module")
 def fail_lab(tmp_path_factory):
-    inventory = tmp_path_factory.mktemp("sfail") / "hosts.yml"
-    lab = [str(REPO / "lab" / "lab.py")]
-    subprocess.run(
-        lab + ["up", "--name", LAB, "--managers", "1", "--workers", "2", "--registry", "--inventory", str(inventory)],
-        check=True,
-    )
-    try:
-        formed = run_playbook(inventory)
-        assert formed.returncode == 0, formed.stdout[-3000:]
-        hosts = yaml.safe_load(inventory.read_text())["all"]["children"]["swarm"]["children"]
-        addresses = {
-            name: hv["ansible_host"] for group in hosts.values() for name, hv in (group["hosts"] or {}).items()
-        }
-        yield inventory, addresses
-    finally:
-        subprocess.run(lab + ["down", "--name", LAB], check=False)
+    with registry_lab(LAB, tmp_path_factory.mktemp("sfail")) as formed:
+        yield formed
 
 
 def apply(inventory, tmp_path, declaration, *args):

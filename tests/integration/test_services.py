@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 import yaml
-from conftest import REPO, changed, run_playbook
+from conftest import changed, registry_lab, run_playbook
 
 LAB = "svc"
 WEB = "lab-registry:5000/swarmplane/web"
@@ -23,22 +23,8 @@ def lab_exec(host, command):
 
 @pytest.fixture(scope="module")
 def svc_lab(tmp_path_factory):
-    inventory = tmp_path_factory.mktemp("svc") / "hosts.yml"
-    lab = [str(REPO / "lab" / "lab.py")]
-    subprocess.run(
-        lab + ["up", "--name", LAB, "--managers", "1", "--workers", "2", "--registry", "--inventory", str(inventory)],
-        check=True,
-    )
-    try:
-        formed = run_playbook(inventory)
-        assert formed.returncode == 0, formed.stdout[-3000:]
-        hosts = yaml.safe_load(inventory.read_text())["all"]["children"]["swarm"]["children"]
-        addresses = {
-            name: hv["ansible_host"] for group in hosts.values() for name, hv in (group["hosts"] or {}).items()
-        }
-        yield inventory, addresses
-    finally:
-        subprocess.run(lab + ["down", "--name", LAB], check=False)
+    with registry_lab(LAB, tmp_path_factory.mktemp("svc")) as formed:
+        yield formed
 
 
 def apply(inventory, tmp_path, declaration, *args):

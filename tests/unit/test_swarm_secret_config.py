@@ -10,6 +10,7 @@ import json
 
 import pytest
 from docker.errors import APIError
+from fake_swarm import FakeModule
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineClient, SwarmDecisionError
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_versioned import (
@@ -299,16 +300,6 @@ class Failed(Exception):
         super().__init__(msg)
         self.msg = msg
         self.result = kwargs
-
-
-class FakeModule:
-    def __init__(self, params, check_mode=False):
-        self.params = params
-        self.check_mode = check_mode
-        self.warnings = []
-
-    def warn(self, msg):
-        self.warnings.append(msg)
 
 
 def _copy(objects):
