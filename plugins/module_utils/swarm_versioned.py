@@ -36,6 +36,7 @@ import re
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     APIError,
     EngineClient,
+    EngineError,
     SwarmDecisionError,
 )
 
@@ -362,16 +363,49 @@ class VersionedObjectManager:
     def _services(self):
         return self.client.call("listing services", self.client.api.services) or []
 
-    def _create(self, name, data, labels):
-        text = self.client.post_json(
-            "creating %s %s" % (self.kind.name, name),
-            "%s/create" % self.kind.path,
-            dict(Name=name, Labels=labels, Data=base64.b64encode(data).decode("ascii")),
-        )
+    def _create(self, name, data, labels, replaced=None):
+        """Create the object; returns its ID. `replaced` is the object removed just before to make way for it
+        (versioned: false): a failure then says that the old one, and its value, are gone from the swarm."""
+        doing = "creating %s %s" % (self.kind.name, name)
+        path = "%s/create" % self.kind.path
+        body = dict(Name=name, Labels=labels, Data=base64.b64encode(data).decode("ascii"))
+        if replaced is None:
+            text = self.client.post_json(doing, path, body)
+        else:
+            try:
+                text = self.client.attempt(doing, self.client._post_json, path, body)
+            except EngineError as exc:
+                self.client.fail(self._lost_replacement(replaced, name, exc))
         try:
             return json.loads(text or "{}").get("ID")
         except ValueError:
             return None
+
+    def _lost_replacement(self, replaced, name, exc):
+        """The message of a create that failed after the object it replaces was removed."""
+        kind = self.kind.name
+        return (
+            "%s %s: the old %s %s (ID %s) was removed to make way for the new value, and then %s. The old %s is gone "
+            "and its value is not recoverable from the swarm%s.%s Fix: %s, then run this task again with the value "
+            "(data or data_src): it creates %s %s."
+            % (
+                kind,
+                self.name,
+                kind,
+                object_name(replaced),
+                replaced.get("ID"),
+                exc,
+                kind,
+                " (the engine never returns a secret's value)" if not self.kind.data_readable else "",
+                ""
+                if exc.answered
+                else " The engine did not answer, so it may have created %s %s all the same: running again finds it "
+                "or creates it." % (kind, name),
+                "correct what the engine names" if exc.answered else "see why the engine did not answer",
+                kind,
+                name,
+            )
+        )
 
     def _remove(self, obj):
         remove = getattr(self.client.api, "remove_%s" % self.kind.name)
@@ -535,7 +569,7 @@ class VersionedObjectManager:
             if not self.module.check_mode:
                 if replace is not None:
                     self._remove(replace)
-                object_id = self._create(target, data, labels)
+                object_id = self._create(target, data, labels, replaced=replace)
         elif object_labels(current) != labels:
             changed = True
             if not self.module.check_mode:

@@ -25,9 +25,11 @@ description:
     node), removes the network, creates the new one (the live settings with the task's changes) and attaches the
     services again with their aliases.
     Their tasks restart twice. If a step fails (the old network is still used after O(timeout) seconds or by a
-    standalone container, the new one cannot be created or allocated), the run undoes what it did; the old
-    network is created again with its previous settings if it was removed, and every detached service is
-    attached to it again as it was. The error says what failed, what was undone and which services were touched.
+    standalone container, the new one cannot be created or allocated, an engine call gets no answer within
+    O(timeout) or loses its connection), the run undoes what it did; the old network is created again with its
+    previous settings if it was removed, and every detached service is attached to it again as it was. A call
+    that got no answer may have been applied all the same, so the undo reads the live network and services rather
+    than assuming either. The error says what failed, what was undone and which services were touched.
 options:
   name:
     description: Network name.
@@ -159,9 +161,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
-    APIError,
-    DockerException,
     EngineClient,
+    EngineError,
+    NotFound,
     SwarmDecisionError,
 )
 
@@ -500,15 +502,29 @@ def attach_command(network, detachment):
 
 
 class StepFailed(Exception):
-    """An engine step failed; `fix` says what the operator can do about it."""
+    """An engine step failed; `fix` says what the operator can do about it. `answered` is false when the engine
+    did not answer (a timeout, a lost connection): the step may then have been applied all the same."""
 
-    def __init__(self, what, fix=None):
+    def __init__(self, what, fix=None, answered=True):
         super().__init__(what)
-        self.fix = fix or "correct what the engine names"
+        self.answered = answered
+        self.fix = fix or (
+            "correct what the engine names"
+            if answered
+            else "see why the engine did not answer (docker info, the engine's log on this manager), or raise timeout"
+        )
 
 
-def engine_words(exc):
-    return str(getattr(exc, "explanation", None) or exc)
+def engine_words(failure, doing):
+    """The engine's part of a StepFailed of a call that was `doing`."""
+    text = str(failure)
+    prefix = "%s failed: " % doing
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def attached_to(spec, targets):
+    """Whether a service spec has an attachment to one of `targets` (network IDs or names)."""
+    return bool(set(targets) & set(service_network_targets(dict(Spec=spec))))
 
 
 class Recreation:
@@ -516,11 +532,14 @@ class Recreation:
 
     def __init__(self, live):
         self.live = live  # the network before the run (engine API object)
-        self.detached = []  # Detachment of each service detached from it so far
+        self.detached = []  # Detachment of each service detached from it so far (or maybe: see unsure)
+        self.unsure = set()  # service IDs whose detach got no answer: the engine may or may not have applied it
+        self.not_touched = set()  # service IDs found never detached after all (their update was not applied)
         self.old_removed = False
+        self.create_attempted = False  # a network of the name may exist that this run made
 
     def touched(self):
-        return [d.service for d in self.detached]
+        return [d.service for d in self.detached if d.service_id not in self.not_touched]
 
 
 class NetworkManager:
@@ -538,10 +557,12 @@ class NetworkManager:
     # ----------------------------------------------------------------- engine access (raises StepFailed)
 
     def _engine(self, doing, func, *args, **kwargs):
+        """One engine call through EngineClient's error mapping: an engine error, a timeout or a lost connection
+        (requests and OS errors included) raises StepFailed with what was being done and the engine's words."""
         try:
-            return func(*args, **kwargs)
-        except (APIError, DockerException) as exc:
-            raise StepFailed("%s failed: %s" % (doing, engine_words(exc))) from None
+            return self.client.attempt(doing, func, *args, **kwargs)
+        except EngineError as exc:
+            raise StepFailed(str(exc), answered=exc.answered) from None
 
     def _post(self, doing, path, body, params=None):
         api = self.client.api
@@ -565,6 +586,25 @@ class NetworkManager:
 
     def _networks(self):
         return self._engine("listing networks", self.client.api.networks) or []
+
+    def _by_name(self, name, not_ids=()):
+        """The live network of that name (not one of not_ids), or None."""
+        for network in self._networks():
+            if network.get("Name") == name and network.get("Id") not in not_ids:
+                return network
+        return None
+
+    def _exists(self, network_id):
+        """Whether the swarm still has the network: read live, since a call that got no answer may have been
+        applied."""
+
+        def inspect():
+            try:
+                return self.client.api.inspect_network(network_id)
+            except NotFound:
+                return None
+
+        return self._engine("reading network %s" % network_id, inspect) is not None
 
     def _drivers(self):
         info = self._engine("reading the engine state (docker info)", self.client.api.info) or {}
@@ -646,10 +686,18 @@ class NetworkManager:
 
     # ----------------------------------------------------------------- create, remove
 
-    def _create_allocated(self, body):
-        """Create a network and wait until the swarm allocated it; an unallocated one is removed again."""
-        response = self._post("creating network %s" % body["Name"], "/networks/create", body)
-        network_id = response.json()["Id"]
+    def _create_allocated(self, body, not_ids=()):
+        """Create a network and wait until the swarm allocated it; an unallocated one is removed again.
+
+        A create that got no answer may have been applied: a network of the name that is none of not_ids (the
+        networks that were there before) is then the one it made."""
+        try:
+            network_id = self._post("creating network %s" % body["Name"], "/networks/create", body).json()["Id"]
+        except StepFailed as exc:
+            made = None if exc.answered else self._by_name(body["Name"], not_ids)
+            if made is None:
+                raise
+            network_id = made["Id"]
         deadline = self.clock() + ALLOCATION_WAIT
         while True:
             live = self._engine("reading network %s" % body["Name"], self.client.api.inspect_network, network_id)
@@ -662,11 +710,11 @@ class NetworkManager:
             ("the manager's log says why (look for 'Failed allocation')", "correct what the log names")
         ]
         try:
-            self.client.api.remove_network(network_id)
-        except (APIError, DockerException) as exc:
+            self._engine("removing the unallocated network %s" % network_id, self.client.api.remove_network, network_id)
+        except StepFailed as exc:
             problems.append(
                 (
-                    "removing the unallocated network %s failed too: %s" % (network_id, engine_words(exc)),
+                    "%s too" % exc,
                     "remove it (docker network rm %s)" % network_id,
                 )
             )
@@ -713,19 +761,28 @@ class NetworkManager:
 
     def _hostname(self, node_id):
         try:
-            node = self.client.api.inspect_node(node_id)
-        except (APIError, DockerException):
+            node = self._engine("reading node %s" % node_id, self.client.api.inspect_node, node_id)
+        except StepFailed:
             return node_id
         return ((node or {}).get("Description") or {}).get("Hostname") or node_id
 
     def _remove_when_free(self, live, deadline):
         """Remove the network once the detached tasks have left it; a standalone container fails at once."""
-        while True:
+
+        def remove():
             try:
                 self.client.api.remove_network(live["Id"])
+            except NotFound:  # gone already: an earlier try that got no answer was applied
+                pass
+
+        while True:
+            try:
+                self._engine("removing network %s" % self.name, remove)
                 return
-            except (APIError, DockerException) as exc:  # the engine's "in use by task" until the tasks are gone
-                words = engine_words(exc)
+            except StepFailed as exc:  # the engine's "in use by task" until the tasks are gone
+                words, answered = engine_words(exc, "removing network %s" % self.name), exc.answered
+                if not answered and not self._exists(live["Id"]):
+                    return  # the call got no answer, but the engine removed it
             holder = self._standalone_container(words)
             if holder:
                 container, node = holder
@@ -736,6 +793,12 @@ class NetworkManager:
                     % (self.name, container, node),
                 )
             if self.clock() > deadline:
+                if not answered:
+                    raise StepFailed(
+                        "removing the old network got no answer from the engine for %d s after its services were "
+                        "detached, and it is still there (the engine: %s)" % (self.params["timeout"], words),
+                        answered=False,
+                    )
                 raise StepFailed(
                     "the old network was still in use %d s after its services were detached (the engine: %s)"
                     % (self.params["timeout"], words),
@@ -763,12 +826,14 @@ class NetworkManager:
         if not match:
             return None
         try:
-            task = self.client.api.inspect_task(match.group(1))
+            task = self._engine("reading task %s" % match.group(1), self.client.api.inspect_task, match.group(1))
             container = ((task.get("Spec") or {}).get("NetworkAttachmentSpec") or {}).get("ContainerID")
             if not container:
                 return None
-            node = self.client.api.inspect_node(task.get("NodeID"))
-        except (APIError, DockerException):
+            node = self._engine(
+                "reading node %s" % task.get("NodeID"), self.client.api.inspect_node, task.get("NodeID")
+            )
+        except StepFailed:
             return None
         return container[:12], ((node or {}).get("Description") or {}).get("Hostname") or task.get("NodeID")
 
@@ -786,13 +851,13 @@ class NetworkManager:
             self._remove_when_free(live, deadline)
             done.old_removed = True
             self._wait_until_released(live)
-            new = self._create_allocated(body)
+            done.create_attempted = True
+            new = self._create_allocated(body, not_ids=[live["Id"]])
         except StepFailed as failure:
-            changed = bool(done.detached or done.old_removed)
-            self.client.fail(
-                self._undo(done, failure), **dict(result, changed=changed, recreated=False, touched=done.touched())
-            )
-        not_attached = self._attach_again(done.detached, new["Id"])
+            message = self._undo(done, failure)  # reads the live state: it updates what `done` says was done
+            changed = bool(done.touched() or done.old_removed)
+            self.client.fail(message, **dict(result, changed=changed, recreated=False, touched=done.touched()))
+        not_attached = self._attach_again(done, new["Id"])
         if not_attached:
             self.client.fail(
                 "network %s: it was recreated (new ID %s), but %s could not be attached to it again: %s. Fix: %s"
@@ -811,38 +876,85 @@ class NetworkManager:
         spec, found = without_network(service["Spec"], live["Id"], live["Name"])
         if found is None:
             return
-        self._update_service(service, spec)
-        done.detached.append(Detachment(service["ID"], service["Spec"]["Name"], *found))
+        detachment = Detachment(service["ID"], service["Spec"]["Name"], *found)
+        try:
+            self._update_service(service, spec)
+        except StepFailed as exc:
+            if not exc.answered:  # the engine may have applied it: the undo reads the service to see
+                done.detached.append(detachment)
+                done.unsure.add(service["ID"])
+            raise
+        done.detached.append(detachment)
 
-    def _attach_again(self, detached, network_id):
-        """Put each detachment back, pointing at network_id; returns [(detachment, why)] of those that failed."""
+    def _attach_again(self, done, network_id):
+        """Put each detachment back, pointing at network_id; returns [(detachment, why)] of those that failed.
+
+        Each service is read live first: one found attached already (a detach that got no answer and was not
+        applied, or an attach that got no answer and was) is left as it is."""
+        targets = {network_id} | ({done.live["Name"]} if network_id == done.live["Id"] else set())
         failed = []
-        for detachment in detached:
+        for detachment in done.detached:
             try:
-                service = self._engine(
-                    "reading service %s" % detachment.service, self.client.api.inspect_service, detachment.service_id
-                )
-                self._update_service(service, with_network(service["Spec"], detachment, network_id))
+                if not self._attach_one(detachment, network_id, targets) and detachment.service_id in done.unsure:
+                    done.not_touched.add(detachment.service_id)
             except StepFailed as exc:
                 failed.append((detachment, str(exc)))
         return failed
 
+    def _attach_one(self, detachment, network_id, targets):
+        """Attach one detached service to network_id; False when it was found attached already.
+
+        An update that gets no answer may have been applied: the service is read again, and attached again
+        once more only if it is not."""
+        failure = None
+        for attempt in range(3):
+            service = self._engine(
+                "reading service %s" % detachment.service, self.client.api.inspect_service, detachment.service_id
+            )
+            if attached_to(service["Spec"], targets):
+                return attempt > 0
+            if attempt == 2:
+                break
+            try:
+                self._update_service(service, with_network(service["Spec"], detachment, network_id))
+                return True
+            except StepFailed as exc:
+                failure = exc
+                if exc.answered:
+                    break
+        raise failure
+
     def _undo(self, done, failure):
         """Undo a failed recreate; returns the error message: what failed, what was undone, what is left."""
         head = "network %s: the recreate failed: %s." % (self.name, str(failure).rstrip("."))
+        if not failure.answered or not done.old_removed:
+            # A call that got no answer may have been applied: whether the old network is gone is read live.
+            try:
+                done.old_removed = not self._exists(done.live["Id"])
+            except StepFailed:
+                pass  # the engine does not answer: what this run saw stands, and the steps below say the rest
         if not done.detached and not done.old_removed:
             return "%s Nothing had changed. Fix: %s, then run again." % (head, failure.fix)
-        touched = " Services touched (their tasks restarted): %s." % (", ".join(done.touched()) or "none")
         target, network_note = done.live["Id"], ""
         if done.old_removed:
             restore = clone_body(done.live)
             try:
+                stray = self._by_name(self.name, [done.live["Id"]]) if done.create_attempted else None
+                if stray is not None:  # made by the failed create (its call got no answer, or it was never allocated)
+                    self._engine(
+                        "removing network %s (%s)" % (self.name, stray["Id"]),
+                        self.client.api.remove_network,
+                        stray["Id"],
+                    )
+                    network_note = "the network the failed create made (ID %s) was removed; " % stray["Id"]
+                    self._wait_until_released(stray)
                 try:  # this manager refuses the name while it still holds its copy of the old network
                     self._wait_until_released(done.live)
                 except StepFailed:
                     pass  # the create below then says so
-                target = self._create_allocated(restore)["Id"]
+                target = self._create_allocated(restore, not_ids=[done.live["Id"]])["Id"]
             except StepFailed as exc:
+                touched = " Services touched (their tasks restarted): %s." % (", ".join(done.touched()) or "none")
                 return (
                     "%s Undo failed: network %s is gone and could not be created again (%s); detached from it: %s.%s"
                     " Fix: %s; %s; %s; then run again."
@@ -857,8 +969,12 @@ class NetworkManager:
                         "; ".join(attach_command(self.name, d) for d in done.detached) or "nothing to attach",
                     )
                 )
-            network_note = "network %s was created again with its previous settings (new ID %s); " % (self.name, target)
-        not_attached = self._attach_again(done.detached, target)
+            network_note += "network %s was created again with its previous settings (new ID %s); " % (
+                self.name,
+                target,
+            )
+        not_attached = self._attach_again(done, target)
+        touched = " Services touched (their tasks restarted): %s." % (", ".join(done.touched()) or "none")
         if not_attached:
             return "%s Undo incomplete: %s%s could not be attached to it again (%s).%s Fix: %s; %s; then run again." % (
                 head,
@@ -869,12 +985,17 @@ class NetworkManager:
                 "; ".join(attach_command(self.name, d) for d, _ in not_attached),
                 failure.fix,
             )
+        kept = [d.service for d in done.detached if d.service_id in done.not_touched]
         return (
-            "%s Undone: %severy detached service is attached to it again as before: %s.%s Fix: %s, then run again."
+            "%s Undone: %severy detached service is attached to it again as before: %s.%s%s Fix: %s, then run again."
             % (
                 head,
                 network_note,
-                ", ".join(attachment_text(d) for d in done.detached) or "none",
+                ", ".join(attachment_text(d) for d in done.detached if d.service_id not in done.not_touched) or "none",
+                " %s never left it (the update that detaches it got no answer, and the engine had not applied it)."
+                % ", ".join(kept)
+                if kept
+                else "",
                 touched,
                 failure.fix,
             )

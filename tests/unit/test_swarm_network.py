@@ -8,7 +8,8 @@ import copy
 import json
 
 import pytest
-from docker.errors import APIError
+from docker.errors import APIError, NotFound
+from requests.exceptions import ReadTimeout
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineClient
 from ansible_collections.swarmplane.cluster.plugins.modules.swarm_network import (
@@ -511,6 +512,9 @@ class Response:
         return self.payload
 
 
+READ_TIMEOUT = ReadTimeout("UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. (read timeout=60)")
+
+
 class FakeEngine:
     """The parts of the engine API swarm_network uses, as a swarm manager of engine 20.10 behaves:
 
@@ -522,10 +526,16 @@ class FakeEngine:
     - every write is recorded in `writes`; `on_removed` runs after the network is removed (to inject a failure);
     - a detached task of web stops slowly: it is listed as running on backend for `stopping` more task listings,
       and as on the real swarm, backend can be removed meanwhile, but this manager then keeps its copy for good;
-      with `node_down`, that task's node is down.
+      with `node_down`, that task's node is down;
+    - `no_answer[(call, name)]` makes the calls ("update", "rm", "create", "inspect") on a service or network of
+      that name get no answer, in turn: None answers, "lost" times out before the engine applies the call,
+      "applied" times out after it (as a ReadTimeout from requests, what the SDK raises).
     """
 
+    timeout = 60  # the SDK client's call timeout, which EngineClient reads
+
     def __init__(self):
+        self.no_answer = {}
         self.nets = {}
         self.service_list = []
         self.writes = []
@@ -567,10 +577,28 @@ class FakeEngine:
             self.local_copies = self.local_copies if self.held > 0 else []
         return [n for n in found if names is None or n["Name"] in names]
 
+    def _answer(self, call, name, apply):
+        """Run apply() as the engine would, unless `no_answer` says this call gets no answer."""
+        turns = self.no_answer.get((call, name)) or []
+        mode = turns.pop(0) if turns else None
+        if mode == "lost":
+            raise READ_TIMEOUT
+        result = apply()
+        if mode == "applied":
+            raise READ_TIMEOUT
+        return result
+
     def inspect_network(self, network_id):
-        return copy.deepcopy(self.nets[network_id])
+        if network_id not in self.nets:
+            raise NotFound("404", explanation="network %s not found" % network_id)
+        return self._answer("inspect", self.nets[network_id]["Name"], lambda: copy.deepcopy(self.nets[network_id]))
 
     def remove_network(self, network_id):
+        if network_id not in self.nets:
+            raise NotFound("404", explanation="network %s not found" % network_id)
+        return self._answer("rm", self.nets[network_id]["Name"], lambda: self._remove_network(network_id))
+
+    def _remove_network(self, network_id):
         users = [s["Spec"]["Name"] for s in self.service_list if network_id in service_network_targets(s)]
         if users:
             raise APIError("500", explanation="network %s is in use by service %s" % (network_id, users[0]))
@@ -641,8 +669,15 @@ class FakeEngine:
 
     def _post_json(self, url, data=None, params=None):
         if url == "/networks/create":
-            self.writes.append(("create", data["Name"]))
-            return Response(dict(Id=self._create(copy.deepcopy(data))))
+
+            def create():
+                self.writes.append(("create", data["Name"]))
+                return Response(dict(Id=self._create(copy.deepcopy(data))))
+
+            return self._answer("create", data["Name"], create)
+        return self._answer("update", data["Name"], lambda: self._update(url, data, params))
+
+    def _update(self, url, data, params):
         service = next(s for s in self.service_list if url == "/services/%s/update" % s["ID"])
         assert params == dict(version=service["Version"]["Index"]), "stale version"
         if data["Name"] in self.failing_updates:
@@ -664,6 +699,7 @@ class FakeClient:
         return self.api.info()
 
     require_manager = EngineClient.require_manager
+    attempt = EngineClient.attempt
 
 
 class Clock:
@@ -977,3 +1013,150 @@ def test_absent_refuses_a_network_in_use_and_removes_an_unused_one(engine):
     assert json.dumps(run(engine, name="other", state="absent")) == json.dumps(
         dict(changed=False, changes={}, recreated=False, services=[], touched=[], diff=dict(before={}, after={}))
     )
+
+
+# ----------------------------------------------------------------- engine calls that get no answer (timeouts)
+
+NO_ANSWER = (
+    "no answer within 60 s (UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. (read timeout=60))"
+)
+
+
+def test_a_detach_that_gets_no_answer_and_was_not_applied_is_undone_and_says_that_service_never_left(engine):
+    engine.no_answer[("update", "api")] = ["lost"]
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True)
+    assert failed.value.msg == (
+        "network backend: the recreate failed: updating service api failed: %s. Undone: every detached service is "
+        "attached to it again as before: web (aliases web, www). api never left it (the update that detaches it got "
+        "no answer, and the engine had not applied it). Services touched (their tasks restarted): web. Fix: see why "
+        "the engine did not answer (docker info, the engine's log on this manager), or raise timeout, then run again."
+        % NO_ANSWER
+    )
+    assert failed.value.result["touched"] == ["web"] and failed.value.result["changed"] is True
+    assert attachments(engine) == BEFORE
+    assert ("rm", "backend") not in engine.writes
+
+
+def test_a_detach_that_gets_no_answer_but_was_applied_is_attached_again(engine):
+    engine.no_answer[("update", "api")] = ["applied"]
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True)
+    assert failed.value.msg.startswith(
+        "network backend: the recreate failed: updating service api failed: %s. Undone: every detached service is "
+        "attached to it again as before: web (aliases web, www), api (no aliases). Services touched (their tasks "
+        "restarted): web, api. Fix: see why the engine did not answer" % NO_ANSWER
+    )
+    assert failed.value.result["touched"] == ["web", "api"]
+    assert attachments(engine) == BEFORE
+
+
+def test_a_removal_that_gets_no_answer_but_was_applied_goes_on_with_the_recreate(engine):
+    engine.no_answer[("rm", "backend")] = ["applied"]
+    result = run(engine, attachable=True, recreate=True)
+    assert result["recreated"] is True and result["network"]["attachable"] is True
+    assert attachments(engine) == BEFORE
+    assert [w for w in engine.writes if w[0] != "update"] == [("rm", "backend"), ("create", "backend")]
+
+
+def test_a_removal_that_never_gets_an_answer_is_undone_and_named_as_such(engine):
+    backend = next(i for i, n in engine.nets.items() if n["Name"] == "backend")
+    engine.no_answer[("rm", "backend")] = ["lost"] * 100
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True, timeout=30)
+    assert failed.value.msg == (
+        "network backend: the recreate failed: removing the old network got no answer from the engine for 30 s after "
+        "its services were detached, and it is still there (the engine: %s). Undone: every detached service is "
+        "attached to it again as before: web (aliases web, www), api (no aliases). Services touched (their tasks "
+        "restarted): web, api. Fix: see why the engine did not answer (docker info, the engine's log on this "
+        "manager), or raise timeout, then run again." % NO_ANSWER
+    )
+    assert attachments(engine) == BEFORE and engine.nets[backend]["Attachable"] is False
+
+
+def test_a_create_that_gets_no_answer_and_was_not_applied_brings_the_old_network_back(engine):
+    engine.no_answer[("create", "backend")] = ["lost"]
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True)
+    assert failed.value.msg.startswith(
+        "network backend: the recreate failed: creating network backend failed: %s. Undone: network backend was "
+        "created again with its previous settings (new ID net-4); every detached service is attached to it again as "
+        "before: web (aliases web, www), api (no aliases). Services touched (their tasks restarted): web, api. Fix: "
+        "see why the engine did not answer" % NO_ANSWER
+    )
+    assert failed.value.result["changed"] is True and failed.value.result["recreated"] is False
+    assert attachments(engine) == BEFORE
+    backend = next(n for n in engine.nets.values() if n["Name"] == "backend")
+    assert network_view(backend)["subnet"] == "10.30.0.0/24" and backend["Attachable"] is False
+
+
+def test_a_create_that_gets_no_answer_but_was_applied_is_the_new_network(engine):
+    engine.no_answer[("create", "backend")] = ["applied"]
+    result = run(engine, attachable=True, recreate=True)
+    assert result["recreated"] is True and result["network"]["attachable"] is True
+    assert attachments(engine) == BEFORE
+    assert [w for w in engine.writes if w[0] != "update"] == [("rm", "backend"), ("create", "backend")]
+
+
+def test_a_new_network_whose_reading_gets_no_answer_is_removed_and_the_old_one_comes_back(engine):
+    engine.no_answer[("inspect", "backend")] = [None, "lost"]  # the run's first look, then the new network's
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True)
+    assert failed.value.msg.startswith(
+        "network backend: the recreate failed: reading network backend failed: %s. Undone: the network the failed "
+        "create made (ID net-4) was removed; network backend was created again with its previous settings (new ID "
+        "net-5); every detached service is attached to it again as before: web (aliases web, www), api (no "
+        "aliases)." % NO_ANSWER
+    )
+    assert attachments(engine) == BEFORE
+    assert [n["Name"] for n in engine.nets.values()].count("backend") == 1
+    assert next(n for n in engine.nets.values() if n["Name"] == "backend")["Attachable"] is False
+
+
+@pytest.mark.parametrize("mode", ["lost", "applied"])
+def test_an_attach_that_gets_no_answer_is_read_again_and_the_service_ends_attached(engine, mode):
+    engine.no_answer[("update", "web")] = [None, mode]  # its detach answers, its attach to the new network not
+    result = run(engine, attachable=True, recreate=True)
+    assert result["recreated"] is True and result["touched"] == ["api", "web"]
+    assert attachments(engine) == BEFORE
+    new = next(i for i, n in engine.nets.items() if n["Name"] == "backend")
+    assert [a["Target"] for a in engine.service("web")["Spec"]["TaskTemplate"]["Networks"]].count(new) == 1
+
+
+def test_an_attach_in_the_undo_that_gets_no_answer_is_read_again_and_the_service_ends_attached(engine):
+    engine.lingering = 10**6  # the recreate fails; its undo attaches web and api again
+    engine.no_answer[("update", "web")] = [None, "lost"]
+    engine.no_answer[("update", "api")] = [None, "applied"]
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True, timeout=30)
+    assert "Undone: every detached service is attached to it again as before: web (aliases web, www), api (no " in (
+        failed.value.msg
+    )
+    assert attachments(engine) == BEFORE
+
+
+def test_an_attach_that_never_gets_an_answer_is_named_with_the_command_that_does_it(engine):
+    engine.no_answer[("update", "api")] = [None, "lost", "lost"]
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True)
+    assert failed.value.msg == (
+        "network backend: it was recreated (new ID net-4), but api could not be attached to it again: updating "
+        "service api failed: %s. Fix: docker service update --network-add name=backend api" % NO_ANSWER
+    )
+    assert attachments(engine)["web"] == BEFORE["web"]
+
+
+def test_a_connection_error_is_a_failed_step_too(engine):
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+
+    def refused(*args, **kwargs):
+        raise RequestsConnectionError("('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")
+
+    engine.tasks = refused
+    with pytest.raises(Failed) as failed:
+        run(engine, attachable=True, recreate=True)
+    assert failed.value.msg.startswith(
+        "network backend: the recreate failed: listing tasks failed: ('Connection aborted.', ConnectionResetError(104, "
+        "'Connection reset by peer')). Undone: every detached service is attached to it again as before"
+    )
+    assert attachments(engine) == BEFORE

@@ -11,6 +11,7 @@ import json
 import pytest
 from docker.errors import APIError
 from fake_swarm import FakeModule
+from requests.exceptions import ReadTimeout
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineClient, SwarmDecisionError
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_versioned import (
@@ -308,10 +309,15 @@ def _copy(objects):
 
 class FakeApi:
     """The engine's secrets, configs and services, with its rules: an object a service's current spec uses
-    cannot be removed (one only its previous spec uses can), a name is taken once, secret data is never returned."""
+    cannot be removed (one only its previous spec uses can), a name is taken once, secret data is never returned.
+    `create_failures` are what the next POST /<kind>s/create calls do, in turn: None works, "refused" is an engine
+    error, "lost" times out before the engine creates the object, "applied" after."""
+
+    timeout = 60  # the SDK client's call timeout, which EngineClient reads
 
     def __init__(self, kind, objects=(), services=()):
         self.kind = kind
+        self.create_failures = []
         self.stores = {SECRET: [], CONFIG: []}
         self.stores[kind] = list(objects)
         self.service_list = list(services)
@@ -382,11 +388,23 @@ class FakeClient:
         except APIError as exc:
             self.fail("%s failed: %s" % (doing, exc.explanation))
 
+    attempt = EngineClient.attempt
+
     def post_json(self, doing, path, body, params=None):
+        return self.call(doing, self._post_json, path, body, params)
+
+    def _post_json(self, path, body, params=None):
         api = self.api
         if path.endswith("/create"):
             assert path == api.kind.path + "/create"
+            failure = api.create_failures.pop(0) if api.create_failures else None
+            if failure == "refused":
+                raise APIError("500", explanation="rpc error: code = Unavailable desc = raft: no elected leader")
+            if failure == "lost":
+                raise ReadTimeout("Read timed out. (read timeout=60)")
             obj_id = api.add(api.kind, body["Name"], base64.b64decode(body["Data"]), body["Labels"])
+            if failure == "applied":
+                raise ReadTimeout("Read timed out. (read timeout=60)")
             return json.dumps(dict(ID=obj_id))
         obj_id = path.split("/")[2]
         obj = next(o for o in api.objects if o["ID"] == obj_id)
@@ -762,6 +780,44 @@ def test_unversioned_secret_is_named_exactly_and_recreated_when_unused():
     assert result["changed"] is True and result["name"] == "db_password" and result["id"] != first["id"]
     assert engine.api.writes[-2:] == [("rm", "db_password"), ("create", "db_password", b"two")]
     assert result["diff"]["before"]["hmac"] == first["hmac"] != result["diff"]["after"]["hmac"]
+
+
+@pytest.mark.parametrize("kind", [SECRET, CONFIG])
+def test_unversioned_object_whose_new_value_cannot_be_created_says_the_old_one_is_gone(kind):
+    engine = Engine(kind=kind)
+    first = engine.run(data="one", versioned=False)
+    engine.api.create_failures = ["refused"]
+    with pytest.raises(Failed) as failed:
+        engine.run(data="two", versioned=False)
+    assert failed.value.msg == (
+        "{k} db_password: the old {k} db_password (ID {id}) was removed to make way for the new value, and then "
+        "creating {k} db_password failed: rpc error: code = Unavailable desc = raft: no elected leader. The old {k} "
+        "is gone and its value is not recoverable from the swarm{why}. Fix: correct what the engine names, then run "
+        "this task again with the value (data or data_src): it creates {k} db_password.".format(
+            k=kind.name, id=first["id"], why=" (the engine never returns a secret's value)" if kind is SECRET else ""
+        )
+    )
+    assert engine.names() == ([] if kind is SECRET else [KEY_CONFIG])
+    assert engine.api.writes[-1] == ("rm", "db_password")
+    again = engine.run(data="two", versioned=False)  # the fix the message gives
+    assert again["changed"] is True and engine.find("db_password")["Spec"]["Data"] == base64.b64encode(b"two").decode()
+
+
+@pytest.mark.parametrize("failure", ["lost", "applied"])
+def test_unversioned_secret_whose_create_gets_no_answer_says_it_may_exist_and_a_run_again_settles_it(failure):
+    engine = Engine()
+    engine.run(data="one", versioned=False)
+    engine.api.create_failures = [failure]
+    with pytest.raises(Failed) as failed:
+        engine.run(data="two", versioned=False)
+    message = failed.value.msg
+    assert message.startswith("secret db_password: the old secret db_password (ID new-2) was removed to make way")
+    assert "creating secret db_password failed: no answer within 60 s (Read timed out. (read timeout=60))" in message
+    assert "its value is not recoverable from the swarm (the engine never returns a secret's value)" in message
+    assert "The engine did not answer, so it may have created secret db_password all the same" in message
+    assert engine.names() == (["db_password"] if failure == "applied" else [])
+    again = engine.run(data="two", versioned=False)
+    assert again["changed"] is (failure == "lost") and engine.names() == ["db_password"]
 
 
 def test_unversioned_secret_in_use_cannot_change():
