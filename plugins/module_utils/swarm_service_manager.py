@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineClient
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import EngineClient, EngineError
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_spec import (
     ServiceSpecError,
     constraint_matches,
@@ -51,7 +51,13 @@ ROLLING_BACK = dict(
 
 
 class EngineCallError(Exception):
-    """An engine call that failed; the message says what was being done and gives the engine's words."""
+    """An engine call that failed; the message says what was being done and gives the engine's words.
+    answered: the engine answered with an error (it refused the call); false when it did not answer at all (a
+    timeout, a broken connection): then the call may still have been applied."""
+
+    def __init__(self, msg, answered=False):
+        super().__init__(msg)
+        self.answered = answered
 
 
 class ServiceEngineClient(EngineClient):
@@ -63,7 +69,9 @@ class ServiceEngineClient(EngineClient):
 
     def call(self, doing, func, *args, **kwargs):
         try:
-            return super().call(doing, func, *args, **kwargs)
+            return self.attempt(doing, func, *args, **kwargs)
+        except EngineError as exc:
+            raise EngineCallError(str(exc), exc.answered) from None
         except OSError as exc:  # the SDK's socket errors and timeouts (requests' exceptions are OSErrors)
             raise EngineCallError("%s failed: %s" % (doing, exc)) from None
 
@@ -270,8 +278,56 @@ class ServiceManager:
                 self._update(self.live, self.spec)
         except EngineCallError as exc:
             self.result.update(outcome="failed", changed=False)
-            self.fail("%s. Nothing was changed." % exc)
+            if exc.answered:
+                self.fail("%s. Nothing was changed." % exc)
+            # No answer (a timeout, a broken connection): the engine may have applied the call all the same.
+            text, changed = self._after_unanswered()
+            self.result["changed"] = changed
+            self.fail("%s. %s" % (exc, text), changes=self.result["changes"])
         self.result["outcome"] = "changed"
+
+    def _after_unanswered(self):
+        """What is live after a create, update or removal the engine did not answer: read back. Returns (the
+        text that says so, whether the engine changed the service)."""
+        try:
+            current = self._inspect()  # by the live ID (update, removal), else by name (create)
+        except EngineCallError as exc:
+            return (
+                "Whether the engine applied it is unknown: reading the service back failed too (%s). Fix: look at "
+                "`docker service inspect %s`, then run again." % (exc, self.name),
+                False,
+            )
+        if self.params["state"] == "absent":
+            if current is None:
+                return "The engine removed the service all the same: no service %s exists now." % self.name, True
+            return "Nothing was changed: service %s is still there (%s)." % (self.name, self._describe(current)), False
+        if self.live is None:
+            if current is None:
+                return "Nothing was changed: no service named %s exists." % self.name, False
+            self.service_id = current["ID"]
+            return (
+                "The engine created the service all the same: it exists now (%s), but was not waited for. Fix: look "
+                "at `docker service ps %s`." % (self._describe(current), self.name),
+                True,
+            )
+        if current is None:
+            return "No service %s exists now (removed outside this run?)." % self.name, True
+        if current["Version"]["Index"] == self.live["Version"]["Index"]:
+            return "Nothing was changed: service %s runs as before (%s)." % (self.name, self._describe(current)), False
+        differences = sorted(spec_differences(self.spec, current["Spec"]))
+        if differences:
+            return (
+                "Service %s was changed, but its spec now differs from the one sent (%s). Fix: look at `docker "
+                "service inspect %s`, then run again." % (self.name, ", ".join(differences), self.name),
+                True,
+            )
+        return (
+            "The engine applied the update all the same: service %s now has the new spec (update state: %s), but it "
+            "was neither waited for nor rolled back if it fails. Fix: look at `docker service ps %s`; `docker "
+            "service rollback %s` goes back to the previous spec."
+            % (self.name, _update_state(current, self.started), self.name, self.name),
+            True,
+        )
 
     def _call(self, doing, func, *args, **kwargs):
         return self.client.call(doing, func, *args, **kwargs)
@@ -298,7 +354,10 @@ class ServiceManager:
 
     def _rebuild(self):
         self.saved_spec_file, self.saved_spec_error = self._save_spec()
-        self._call("removing the service to rebuild it", self.client.api.remove_service, self.live["ID"])
+        try:
+            self._call("removing the service to rebuild it", self.client.api.remove_service, self.live["ID"])
+        except EngineCallError as exc:
+            self._removal_failed(exc)
         self.removed_at = self.clock.monotonic()
         self.result["changed"] = True
         try:
@@ -308,6 +367,28 @@ class ServiceManager:
         except EngineCallError as exc:
             self.result.update(outcome="failed")
             self.fail(str(exc) + self.restore_previous(), changes=self.result["changes"])
+
+    def _removal_failed(self, exc):
+        """The removal of a rebuild failed. Refused (or still there): nothing was changed. Not answered and gone
+        all the same: the previous service is created again from its saved spec."""
+        self.result.update(outcome="failed", changed=False)
+        previous = self._describe(self.live["Spec"])
+        try:
+            still = exc.answered or self._inspect() is not None  # by the live ID
+        except EngineCallError as again:
+            self.fail(
+                "%s. Whether the engine removed the service is unknown: reading it back failed too (%s). If service "
+                "%s is gone: %s" % (exc, again, self.name, self._restore_hint(previous, False))
+            )
+        if still:
+            self._drop_saved_spec()
+            self.fail("%s. Nothing was changed: service %s is still there (%s)." % (exc, self.name, previous))
+        self.removed_at = self.clock.monotonic()
+        self.result["changed"] = True
+        self.fail(
+            "%s%s" % (exc, self.restore_previous("the engine did not answer the removal, but removed the service")),
+            changes=self.result["changes"],
+        )
 
     def _save_spec(self):
         """Write the spec of the service a rebuild removes where an operator finds it if it cannot be restored
@@ -342,6 +423,13 @@ class ServiceManager:
                 self.fail(text, changes=result["changes"], rolled_back=result["rolled_back"])
             except EngineCallError as exc:
                 result["outcome"] = "failed"
+                if self.rebuild:  # the old service is gone: bring it back rather than leave an unknown new one
+                    self.fail(
+                        "%s while waiting for the new service%s"
+                        % (exc, self.restore_previous("whether the new one runs could not be read")),
+                        changes=result["changes"],
+                        rolled_back=result["rolled_back"],
+                    )
                 self.fail("%s while waiting for the service; it is left as the engine has it." % exc)
             if self.rebuild:
                 result["outage"] = round(self.clock.monotonic() - self.removed_at, 1)
@@ -382,6 +470,11 @@ class ServiceManager:
                 return self.restore_previous()
             return self.roll_back_update(failure)
         except EngineCallError as exc:
+            if self.rebuild:
+                return ". Undoing the change failed (%s). %s" % (
+                    exc,
+                    self._what_is_left(self._describe(self.live["Spec"])),
+                )
             return (
                 ". Undoing the change failed (%s); the service is left as the engine has it. Fix: look at "
                 "`docker service ps %s`." % (exc, self.name)
@@ -392,17 +485,17 @@ class ServiceManager:
         self.result["outcome"] = "rolled back"
         return ". The new service was removed again; nothing is left half-created."
 
-    def restore_previous(self):
+    def restore_previous(self, why="the new one failed"):
         """After a failed rebuild: remove the new service, create the old one from its saved spec and wait for
         it. Returns what happened, and when it could not be restored, what is left and how to restore it."""
         previous = self._describe(self.live["Spec"])
-        head = ". The change (%s) needed the service removed and created again; the new one failed" % ", ".join(
-            self.rebuild
-        )
+        head = ". The change (%s) needed the service removed and created again; %s" % (", ".join(self.rebuild), why)
+        removed = ""
         try:
             new_id = self._find_id()
             if new_id:
                 self._call("removing the new service", self.client.api.remove_service, new_id)
+                removed = " and was removed"
             self.service_id = self._create_after_removal(
                 restorable_spec(self.live), "creating the previous service again from its saved spec"
             )
@@ -412,7 +505,7 @@ class ServiceManager:
                 exc,
                 self._what_is_left(previous),
             )
-        back = "%s and was removed, and the previous one was created again from its saved spec (%s)" % (head, previous)
+        back = "%s%s, and the previous one was created again from its saved spec (%s)" % (head, removed, previous)
         try:
             progress = self.wait(self.clock.time(), None)
         except (ServiceFailure, EngineCallError) as failure:
@@ -427,7 +520,12 @@ class ServiceManager:
         return "%s: %d of %d tasks run. Outage: %s." % (back, progress["running"], progress["wanted"], self._outage())
 
     def _describe(self, spec):
-        networks = {n["Id"]: n["Name"] for n in self._call("listing networks", self.client.api.networks)}
+        """spec (or a service) in a few words; networks by ID when the engine does not list them."""
+        spec = spec.get("Spec", spec)
+        try:
+            networks = {n["Id"]: n["Name"] for n in self._call("listing networks", self.client.api.networks)}
+        except EngineCallError:
+            networks = {}
         return describe_spec(spec, networks)
 
     def _outage(self):
@@ -441,7 +539,20 @@ class ServiceManager:
         return "lost: it could not be written (%s)" % self.saved_spec_error
 
     def _what_is_left(self, previous):
-        current = self._inspect()
+        self.service_id = None  # by name: whichever service has it now
+        try:
+            current = self._inspect()
+        except EngineCallError as exc:
+            return "What exists now is unknown (%s). If service %s is gone: %s" % (
+                exc,
+                self.name,
+                self._restore_hint(previous, False),
+            )
+        if current and not spec_differences(restorable_spec(self.live), current["Spec"]):
+            return (
+                "Service %s exists again with its previous spec (%s): the engine created it although it did not "
+                "answer; it was not waited for. Fix: look at `docker service ps %s`." % (self.name, previous, self.name)
+            )
         if current:
             left = "Service %s exists now with the new spec (%s), which does not run." % (
                 self.name,
@@ -449,21 +560,23 @@ class ServiceManager:
             )
         else:
             left = "No service named %s exists now: its tasks are gone." % self.name
+        return "%s %s" % (left, self._restore_hint(previous, bool(current)))
+
+    def _restore_hint(self, previous, new_exists):
+        """Where the previous spec is and how to create the service from it."""
         if not self.saved_spec_file:
-            return "%s The previous spec (%s) is %s. Fix: declare the service as it was and run again." % (
-                left,
+            return "The previous spec (%s) is %s. Fix: declare the service as it was and run again." % (
                 previous,
                 self._saved_spec_text(),
             )
         return (
-            "%s The previous spec (%s) is saved in %s on this manager. Fix: %screate it with `curl --unix-socket "
+            "The previous spec (%s) is saved in %s on this manager. Fix: %screate it with `curl --unix-socket "
             "%s -H 'Content-Type: application/json' --data @%s http://localhost/services/create`, or declare the "
             "service as it was and run again."
             % (
-                left,
                 previous,
                 self.saved_spec_file,
-                "remove the new one (`docker service rm %s`), then " % self.name if current else "",
+                "remove the new one (`docker service rm %s`), then " % self.name if new_exists else "",
                 ENGINE_SOCKET,
                 self.saved_spec_file,
             )
@@ -473,10 +586,13 @@ class ServiceManager:
         """After a failed update: the engine's own rollback is waited for; otherwise the spec saved at planning
         is sent back. "rolled back" is reported only once that spec runs again."""
         engine_rollback = failure.engine_rollback
+        current = self._inspect()
+        if current is None:
+            return self._gone("The update could not be rolled back")
         if engine_rollback is None:
             # The engine (failure_action: rollback) may have started its own rollback after the failure was seen:
             # follow it rather than send a second one.
-            state = _update_state(self._inspect() or {}, self.started)
+            state = _update_state(current, self.started)
             if state in ("rollback_started", "rollback_completed"):
                 engine_rollback = state[len("rollback_") :]
         failure.engine_rollback = engine_rollback
@@ -484,7 +600,7 @@ class ServiceManager:
             return ". The update is left as the engine stopped it (rollback_on_failure=false)."
         if failure.engine_rollback is None:
             who = "module"
-            since, expect = self._send_previous_spec()
+            since, expect = self._send_previous_spec(current)
         elif failure.engine_rollback == "started":
             who, since, expect = "engine", self.started, ("rollback_completed",)
         else:
@@ -492,11 +608,16 @@ class ServiceManager:
         try:
             progress = self.wait(since, expect)
         except ServiceFailure as late:
+            if self._inspect() is None:
+                return self._gone(ROLLING_BACK[who])
             return (
                 ". %s, but the rollback did not finish: %s. Fix: look at `docker service ps %s`; it may run a "
                 "mix of old and new tasks." % (ROLLING_BACK[who], late, self.name)
             )
-        drift = sorted(spec_differences(self.live["Spec"], self._inspect()["Spec"]))
+        current = self._inspect()
+        if current is None:  # removed behind the run's back once the rollback converged
+            return self._gone(ROLLED_BACK[who])
+        drift = sorted(spec_differences(self.live["Spec"], current["Spec"]))
         if drift:
             return (
                 ". %s, but the spec it runs now differs from the one it had before the run (%s). Fix: declare the "
@@ -505,9 +626,16 @@ class ServiceManager:
         self.result.update(outcome="rolled back", rolled_back=True, **progress)
         return ". %s: %d of %d tasks run." % (ROLLED_BACK[who], progress["running"], progress["wanted"])
 
-    def _send_previous_spec(self):
+    def _gone(self, what):
+        """The service was removed outside this run while it was rolled back."""
+        self.result["outcome"] = "gone"
+        return (
+            ". %s, but the service is gone: no service %s exists now (removed outside this run?). Fix: declare it "
+            "as wanted and run again." % (what, self.name)
+        )
+
+    def _send_previous_spec(self, current):
         """Roll back to the spec saved at planning; returns (since, update states that end the rollback)."""
-        current = self._inspect()
         if current.get("PreviousSpec") and not spec_differences(current["PreviousSpec"], self.live["Spec"]):
             self._update(current, current["Spec"], "rolling the update back", rollback="previous")
             return self.started, ("rollback_completed",)

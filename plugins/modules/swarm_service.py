@@ -67,7 +67,8 @@ outcome:
   description:
     - What the run did to the service. C(unchanged); C(would change) (check mode); C(changed); C(rolled back)
       (the change failed and what was there before runs again, or a new service was removed again);
-      C(failed) (the change failed and could not be fully undone; RV(msg) says what is left).
+      C(failed) (the change failed and could not be fully undone; RV(msg) says what is left); C(gone) (the
+      change failed and the service was removed outside the run before it could be rolled back).
   returned: always
   type: str
 service:

@@ -51,7 +51,8 @@ services:
   description:
     - One result per service, in list order, with the keys swarm_service returns and its C(name).
     - C(outcome) is C(unchanged), C(would change) (check mode), C(changed), C(rolled back) (the change failed
-      and what was there before runs again), C(failed) (C(msg) says what is left), or C(not applied) (an
+      and what was there before runs again), C(failed) (C(msg) says what is left), C(gone) (the change failed
+      and the service was removed outside the run before it could be rolled back), or C(not applied) (an
       earlier service's change was refused by the engine, so the run stopped before this one).
   returned: always
   type: list

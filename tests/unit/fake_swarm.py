@@ -8,7 +8,8 @@ that matter for failures:
   update_config.failure_action=rollback the engine puts the previous spec back and clears it (rollback_started,
   then rollback_completed once the tasks run);
 - a change of the placement alone that every task still fits starts no update;
-- the mode of a service cannot change; names and published ports are unique.
+- the mode of a service cannot change; names and published ports are unique;
+- a call can go unanswered (a timeout) whether or not the engine applied it (no_answer).
 
 Time is a FakeClock: every sleep() is one tick of the engine.
 """
@@ -20,6 +21,7 @@ import json
 from datetime import datetime, timezone
 
 from docker.errors import APIError
+from requests.exceptions import ReadTimeout
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import (
     ServiceEngineClient,
@@ -98,6 +100,7 @@ class FakeSwarm:
         self.secrets_ = [dict(ID="sec-db", Spec=dict(Name="db_password"))]
         self.configs_ = [dict(ID="cfg-site", Spec=dict(Name="site"))]
         self.refusals = {}  # (action, service name) -> [engine messages, used in turn]
+        self.unanswered = {}  # (action, service name) -> [whether the engine applies the call, used in turn]
         self.writes = []  # (action, service name)
         self.stuck_rollback = False  # the engine's own rollback never completes
         self.clock = FakeClock(self)
@@ -117,6 +120,18 @@ class FakeSwarm:
 
     def refuse(self, action, name, message, times=1):
         self.refusals.setdefault((action, name), []).extend([message] * times)
+
+    def no_answer(self, action, name, applied=True, times=1):
+        """The next `times` calls (remove, create, update, tasks) on service `name` get no answer (a read
+        timeout); with applied=True the engine carries them out all the same."""
+        self.unanswered.setdefault((action, name), []).extend([applied] * times)
+
+    def _unanswered(self, action, name, applied):
+        """Raise the timeout of an unanswered call: before the engine acts (applied=False) or after it."""
+        pending = self.unanswered.get((action, name))
+        if pending and pending[0] is applied:
+            pending.pop(0)
+            raise ReadTimeout("UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. (read timeout=60)")
 
     def service(self, name):
         return next((s for s in self.services_ if s["Spec"]["Name"] == name), None)
@@ -185,6 +200,9 @@ class FakeSwarm:
         return copy.deepcopy(found)
 
     def tasks(self, filters=None):
+        service = next((s for s in self.services_ if s["ID"] == filters["service"]), None)
+        if service:
+            self._unanswered("tasks", service["Spec"]["Name"], False)
         return copy.deepcopy([t for t in self.tasks_ if t["ServiceID"] == filters["service"]])
 
     def networks(self, names=None):
@@ -204,9 +222,11 @@ class FakeSwarm:
     def remove_service(self, service_id):
         service = next(s for s in self.services_ if s["ID"] == service_id)
         self._consume("remove", service["Spec"]["Name"])
+        self._unanswered("remove", service["Spec"]["Name"], False)
         self.services_.remove(service)
         self.tasks_ = [t for t in self.tasks_ if t["ServiceID"] != service_id]
         self.writes.append(("remove", service["Spec"]["Name"]))
+        self._unanswered("remove", service["Spec"]["Name"], True)
 
     # EngineClient.post_json goes through these three.
     def _url(self, path):
@@ -217,10 +237,15 @@ class FakeSwarm:
         try:
             if url == "/services/create":
                 self._consume("create", data["Name"])
-                return Response(201, dict(ID=self._create(data)))
+                self._unanswered("create", data["Name"], False)
+                created = self._create(data)
+                self._unanswered("create", data["Name"], True)
+                return Response(201, dict(ID=created))
             service = next(s for s in self.services_ if s["ID"] == url.split("/")[2])
             self._consume("update", service["Spec"]["Name"])
+            self._unanswered("update", service["Spec"]["Name"], False)
             self._update(service, data, params or {})
+            self._unanswered("update", service["Spec"]["Name"], True)
             return Response(200, {})
         except APIError as exc:
             return Response(500, exc)

@@ -14,6 +14,7 @@ from fake_swarm import WEB, FakeModule, FakeSwarm, node, service_params
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import (
     ServiceError,
     ServiceFailure,
+    ServiceManager,
     progress,
     timeout_text,
 )
@@ -255,6 +256,127 @@ def test_a_successful_rebuild_reports_its_outage_and_drops_the_saved_spec(swarm)
     assert list(swarm.saved.iterdir()) == []
 
 
+def test_a_rebuild_removal_the_engine_applied_without_answering_brings_the_old_service_back(swarm):
+    before = publishing_service(swarm)
+    swarm.no_answer("remove", "modal")
+    manager, message = failing(swarm, name="modal", mode="global")
+    assert message.startswith("service modal: removing the service to rebuild it failed: no answer within 60 s")
+    assert (
+        "the engine did not answer the removal, but removed the service, and the previous one was created again "
+        "from its saved spec (replicated, 2 replicas of registry.example/web:v1" in message
+    )
+    assert "2 of 2 tasks run. Outage: " in message and "Nothing was changed" not in message
+    assert live_spec(swarm, "modal") == before["Spec"] and len(swarm.running("modal")) == 2
+    assert manager.result["outcome"] == "rolled back" and manager.result["changed"] is True
+    assert ("create", "modal") not in swarm.writes[1:-1]  # no new service was ever created
+    assert list(swarm.saved.iterdir()) == []
+
+
+def test_a_rebuild_removal_that_got_no_answer_and_was_not_applied_changes_nothing(swarm):
+    before = publishing_service(swarm)
+    swarm.no_answer("remove", "modal", applied=False)
+    manager, message = failing(swarm, name="modal", mode="global")
+    assert message.startswith("service modal: removing the service to rebuild it failed: no answer within 60 s")
+    assert "Nothing was changed: service modal is still there (replicated, 2 replicas of registry." in message
+    assert swarm.service("modal") == before and manager.result["changed"] is False
+    assert list(swarm.saved.iterdir()) == []  # nothing was removed: no saved spec left behind
+
+
+def test_a_rebuild_removal_applied_without_answer_that_cannot_be_undone_gives_the_saved_spec(swarm):
+    before = publishing_service(swarm)
+    swarm.no_answer("remove", "modal")
+    swarm.refuse("create", "modal", "raft: no elected cluster leader")
+    manager, message = failing(swarm, name="modal", mode="global")
+    saved = next(swarm.saved.iterdir())
+    assert "the previous one could NOT be created again" in message
+    assert "No service named modal exists now: its tasks are gone." in message
+    assert "is saved in %s on this manager. Fix: create it with `curl --unix-socket" % saved in message
+    assert json.loads(saved.read_text()) == before["Spec"] and manager.result["outcome"] == "failed"
+
+
+def test_a_timeout_while_waiting_for_a_rebuilt_service_brings_the_old_one_back(swarm):
+    before = publishing_service(swarm)
+    swarm.no_answer("tasks", "modal", applied=False)  # the first look at the new service's tasks
+    manager, message = failing(swarm, name="modal", mode="global")
+    assert message.startswith(
+        "service modal: listing tasks failed: no answer within 60 s (UnixHTTPConnectionPool(host='localhost', "
+        "port=None): Read timed out. (read timeout=60)) while waiting for the new service."
+    )
+    assert (
+        "The change (mode replicated -> global) needed the service removed and created again; whether the new one "
+        "runs could not be read and was removed, and the previous one was created again from its saved spec "
+        "(replicated, 2 replicas of registry.example/web:v1" in message
+    )
+    assert "left as the engine has it" not in message
+    assert live_spec(swarm, "modal") == before["Spec"] and len(swarm.running("modal")) == 2
+    assert manager.result["outcome"] == "rolled back" and list(swarm.saved.iterdir()) == []
+
+
+def test_an_engine_that_stops_answering_during_a_rebuild_leaves_the_saved_spec_and_says_where(swarm):
+    before = publishing_service(swarm)
+    swarm.no_answer("tasks", "modal", applied=False, times=50)
+    manager, message = failing(swarm, name="modal", mode="global")
+    saved = next(swarm.saved.iterdir())
+    assert "while waiting for the new service" in message
+    assert "the previous one was created again from its saved spec" in message
+    assert "but it does not run either: listing tasks failed: no answer within 60 s" in message
+    assert "its saved spec is in %s on this manager" % saved in message
+    assert json.loads(saved.read_text()) == before["Spec"] and manager.result["outcome"] == "failed"
+
+
+# --------------------------------------------------------------------------- calls the engine did not answer
+
+
+def test_an_update_the_engine_applied_without_answering_is_not_reported_as_nothing_changed(swarm):
+    swarm.deploy("web")
+    swarm.no_answer("update", "web")
+    manager, message = failing(swarm, name="web", image=V2)
+    assert message.startswith("service web: updating the service failed: no answer within 60 s")
+    assert "The engine applied the update all the same: service web now has the new spec (update state: " in message
+    assert "Nothing was changed" not in message
+    assert live_spec(swarm, "web")["TaskTemplate"]["ContainerSpec"]["Image"] == V2
+    assert manager.result["changed"] is True and manager.result["outcome"] == "failed"
+
+
+def test_an_update_that_got_no_answer_and_was_not_applied_says_nothing_changed(swarm):
+    before = swarm.deploy("web")
+    swarm.no_answer("update", "web", applied=False)
+    manager, message = failing(swarm, name="web", image=V2)
+    assert message.startswith("service web: updating the service failed: no answer within 60 s")
+    assert "Nothing was changed: service web runs as before (replicated, 2 replicas of registry.example/web:v1" in (
+        message
+    )
+    assert swarm.service("web") == before and manager.result["changed"] is False
+
+
+def test_a_creation_the_engine_applied_without_answering_says_the_service_exists(swarm):
+    swarm.no_answer("create", "fresh")
+    manager, message = failing(swarm, name="fresh", image=V1)
+    assert message.startswith("service fresh: creating the service failed: no answer within 60 s")
+    assert "The engine created the service all the same: it exists now (replicated" in message
+    assert swarm.service("fresh") is not None and manager.result["changed"] is True
+
+
+def test_a_removal_the_engine_applied_without_answering_says_the_service_is_gone(swarm):
+    swarm.deploy("web")
+    swarm.no_answer("remove", "web")
+    manager, message = failing(swarm, name="web", state="absent")
+    assert message == (
+        "service web: removing the service failed: no answer within 60 s (UnixHTTPConnectionPool(host='localhost', "
+        "port=None): Read timed out. (read timeout=60)). The engine removed the service all the same: no service web "
+        "exists now."
+    )
+    assert swarm.service("web") is None and manager.result["changed"] is True
+
+
+def test_a_refused_call_still_says_nothing_changed_without_reading_back(swarm):
+    before = swarm.deploy("web")
+    swarm.refuse("remove", "web", "rpc error: code = Unavailable")
+    _, message = failing(swarm, name="web", state="absent")
+    assert message == "service web: removing the service failed: rpc error: code = Unavailable. Nothing was changed."
+    assert swarm.service("web") == before
+
+
 # --------------------------------------------------------------------------- path 4: updates and rollbacks
 
 
@@ -430,3 +552,39 @@ def test_env_values_are_hidden_in_changes_diff_and_errors_but_key_names_show(swa
         before=["DB_PASSWORD=" + HIDDEN, "MODE=" + HIDDEN], after=["DB_PASSWORD=" + HIDDEN_CHANGED, "MODE=" + HIDDEN]
     )
     assert manager.result["diff"]["after"]["TaskTemplate.ContainerSpec.Env"] == env["after"]
+
+
+def vanishing_after_rollback(swarm, monkeypatch):
+    """Remove each service behind the module's back as soon as the wait for its rollback returns."""
+    original = ServiceManager.wait
+
+    def wait(manager, since, expect, *args):
+        progress = original(manager, since, expect, *args)
+        if manager.result["outcome"] == "failed":  # the wait of the rollback (the change already failed)
+            swarm.remove_service(swarm.service(manager.name)["ID"])
+        return progress
+
+    monkeypatch.setattr(ServiceManager, "wait", wait)
+
+
+def test_a_service_removed_during_the_rollback_check_is_reported_gone(swarm, monkeypatch):
+    swarm.deploy("web")
+    vanishing_after_rollback(swarm, monkeypatch)
+    manager, message = failing(swarm, name="web", image=BROKEN)
+    assert message.endswith(
+        "The update was rolled back to the previous spec, but the service is gone: no service web exists now "
+        "(removed outside this run?). Fix: declare it as wanted and run again."
+    )
+    assert manager.result["outcome"] == "gone" and manager.result["rolled_back"] is False
+
+
+def test_a_batch_reports_a_service_removed_during_its_rollback_check_as_gone(swarm, monkeypatch):
+    swarm.deploy("web")
+    swarm.deploy("db")
+    vanishing_after_rollback(swarm, monkeypatch)
+    result, error = batch(swarm, [dict(name="web", image=BROKEN), dict(name="db", image=V2)])
+    outcomes = {r["name"]: r["outcome"] for r in result["services"]}
+    assert outcomes == {"web": "gone", "db": "changed"}
+    assert "service web: the update failed" in error and "the service is gone: no service web exists now" in error
+    assert error.endswith("Outcome: web gone, db changed.")
+    assert len(swarm.running("db")) == 2
