@@ -530,6 +530,23 @@ def swarm_restart_errors(hosts, hostvars, unlock_key_given=False):
     return errors
 
 
+def swarm_restart_warnings(hosts, hostvars):
+    """What restarting these hosts' engines costs without being refused: a swarm of 2 managers (or any even raft
+    that tolerates no loss) has no quorum while one of them restarts."""
+    managers = [h for h in hosts if _probe(hostvars[h]).get("is_manager")]
+    if not managers:
+        return []
+    rows = _manager_rows(_probe(hostvars[managers[0]]).get("nodes"))
+    if len(rows) < 2 or _tolerates(len(rows)):
+        return []
+    return [
+        "restarting the engine of the managers %s, one at a time: the swarm has %d managers and tolerates none "
+        "unavailable, so while each restarts the swarm has no quorum (no scheduling, no service or node changes) "
+        "until it is back. Fix, to restart without that: run an odd number of managers (3 tolerate 1)."
+        % (", ".join(managers), len(rows))
+    ]
+
+
 # --------------------------------------------------------------------------- firewall
 
 
@@ -540,20 +557,83 @@ def _ip(text):
         return None
 
 
-def swarm_member_addresses(groups, hostvars):
-    """The addresses the inventory's swarm hosts reach each other from: advertise and data path addresses, else
-    ansible_host when it is an address. Hosts whose address is not known (unreachable, a name) are left out."""
-    addresses = []
+def _node_row_address(host, host_vars, hostvars):
+    """The address the swarm itself lists for this host (Status.Addr of its node), read from any manager's probe:
+    the node whose id is the host's node_id, else whose hostname is the host's name."""
+    node_id = _probe(host_vars).get("node_id")
+    names = {str(host), str(_facts(host_vars).get("hostname") or "")} - {""}
+    for other in hostvars.values():
+        for row in _probe(other).get("nodes") or []:
+            if (row.get("id") == node_id) if node_id else (row.get("hostname") in names):
+                address = _ip(row.get("address"))
+                if address and address != "0.0.0.0":
+                    return address
+    return None
+
+
+def _member_addresses(host, host_vars, hostvars):
+    """(addresses, why): the addresses swarm traffic of this host comes from, best source first: its advertise
+    address (swarm_advertise_addr, else the probe's node address, else swarm_advertise_interface's or the default
+    IPv4 from facts), else the address the swarm lists for its node, else ansible_host when it is an address; plus
+    its data path address. why says, when none was found, why."""
+    candidates = [
+        lambda: _ip(_strip_port(host_vars.get("swarm_advertise_addr") or "")),
+        lambda: _ip(_probe(host_vars).get("node_addr") or ""),
+        lambda: _ip(_strip_port(swarm_advertise_address(host_vars) or "")),
+        lambda: _node_row_address(host, host_vars, hostvars),
+        lambda: _ip(host_vars.get("ansible_host", "")),
+    ]
+    found = []
+    for candidate in candidates:
+        address = candidate()
+        if address:
+            found.append(address)
+            break
+    data_path = host_vars.get("swarm_data_path_addr") or ""
+    data_path = _ip(data_path) or (_facts(host_vars).get("interface_ipv4") or {}).get(str(data_path))
+    if data_path and data_path not in found:
+        found.append(data_path)
+    if found:
+        return found, None
+    if _unreachable(host_vars):
+        why = "unreachable in this run (no facts, no probe)"
+    elif not _facts(host_vars) and not _probe(host_vars):
+        why = "not contacted in this run (no facts, no probe)"
+    else:
+        why = "no swarm_advertise_addr, and its facts show no default IPv4"
+    where = host_vars.get("ansible_host")
+    if where:
+        why += ", and its ansible_host (%s) is a name, not an address" % where
+    return [], why
+
+
+def _members(groups):
+    hosts = []
     for host in list(groups.get("managers") or []) + list(groups.get("workers") or []):
-        host_vars = hostvars[host]
-        advertise = swarm_advertise_address(host_vars)
-        data_path = host_vars.get("swarm_data_path_addr") or ""
-        found = [_ip(_strip_port(advertise)) if advertise else None]
-        found.append(_ip(data_path) or (_facts(host_vars).get("interface_ipv4") or {}).get(str(data_path)))
-        if not any(found):
-            found.append(_ip(host_vars.get("ansible_host", "")))
-        addresses.extend(a for a in found if a and a not in addresses)
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def swarm_member_addresses(groups, hostvars):
+    """The addresses the inventory's swarm hosts reach each other from (see _member_addresses for the sources, best
+    first). Hosts whose address is not known are not in the list: swarm_unresolved_members names them, and the
+    firewall then deletes no rule (a member down in this run keeps its access for when it returns)."""
+    addresses = []
+    for host in _members(groups):
+        found, _why = _member_addresses(host, hostvars[host], hostvars)
+        addresses.extend(a for a in found if a not in addresses)
     return addresses
+
+
+def swarm_unresolved_members(groups, hostvars):
+    """'host: why' for each swarm host of the inventory whose address none of the sources gives."""
+    unresolved = []
+    for host in _members(groups):
+        found, why = _member_addresses(host, hostvars[host], hostvars)
+        if not found:
+            unresolved.append("%s: %s" % (host, why))
+    return unresolved
 
 
 def _ufw_rules(ports, sources):
@@ -568,18 +648,21 @@ def _ufw_rules(ports, sources):
     return rules
 
 
-def swarm_ufw_commands(added, ports, sources, legacy_ports=()):
+def swarm_ufw_commands(added, ports, sources, legacy_ports=(), keep=False):
     """ufw argument lists that make the swarm's ports and ESP reachable from `sources` only.
 
     added: the output of `ufw show added` (rules as ufw commands, in ufw's own spelling, which the wanted rules
     use too). Rules of swarmplane carry the comment 'swarmplane'; those no longer wanted are deleted, and so are
     the any-source rules earlier versions added (legacy_ports, and ESP from anywhere). New rules come first, so
-    members never lose access on the way.
+    members never lose access on the way. keep: add only, delete nothing (some member's address is unknown in this
+    run, so a rule that looks stale may be that member's).
     """
     current = [line[len("ufw ") :].strip() for line in str(added).splitlines() if line.startswith("ufw ")]
     wanted = _ufw_rules(ports, sources)
     legacy = ["allow %s" % p for p in legacy_ports] + ["allow to any proto esp"]
     commands = [shlex.split(rule) for rule in wanted if rule not in current]
+    if keep:
+        return commands
     for rule in current:
         stale = rule.endswith(" comment '%s'" % FIREWALL_COMMENT) and rule not in wanted
         if stale or rule in legacy:
@@ -609,7 +692,7 @@ def _rich_rule_key(rule):
     return (source.group(1), "%s/%s" % port.groups() if port else "esp")
 
 
-def swarm_firewalld_commands(state, ports, sources, legacy_ports=()):
+def swarm_firewalld_commands(state, ports, sources, legacy_ports=(), keep=False):
     """firewall-cmd argument lists that make the swarm's ports and ESP reachable from `sources` only, with rich
     rules in the default zone (one per source and port, and per source for ESP).
 
@@ -617,6 +700,7 @@ def swarm_firewalld_commands(state, ports, sources, legacy_ports=()):
     the members would lose SSH and every other port to each other. Rules of the swarm's ports (`ports`,
     `legacy_ports`) and ESP for sources no longer listed are removed, and so are the ports and ESP earlier versions
     opened to any source in the default zone; new rules come first, so members never lose access on the way.
+    keep: add only, remove nothing (some member's address is unknown in this run).
 
     state: lines "rich RULE" (`--list-rich-rules`), "default-port P/PROTO" (`--list-ports`) and
     "default-protocol NAME" (`--list-protocols`), all of the default zone, permanent.
@@ -633,6 +717,8 @@ def swarm_firewalld_commands(state, ports, sources, legacy_ports=()):
     swarm_ports = set(ports) | set(legacy_ports) | {"esp"}
     wanted = [(source, port) for source in sources for port in list(ports) + ["esp"]]
     commands = [["--permanent", "--add-rich-rule=%s" % _rich_rule(*key)] for key in wanted if key not in current]
+    if keep:
+        return commands
     for key, rules in current.items():
         if key[1] in swarm_ports and key not in wanted:
             commands += [["--permanent", "--remove-rich-rule=%s" % rule] for rule in rules]
@@ -679,7 +765,9 @@ class FilterModule:
             "swarm_stale_nodes": swarm_stale_nodes,
             "swarm_restart_order": swarm_restart_order,
             "swarm_restart_errors": swarm_restart_errors,
+            "swarm_restart_warnings": swarm_restart_warnings,
             "swarm_member_addresses": swarm_member_addresses,
+            "swarm_unresolved_members": swarm_unresolved_members,
             "swarm_ufw_commands": swarm_ufw_commands,
             "swarm_firewalld_commands": swarm_firewalld_commands,
             "swarm_node_table": swarm_node_table,

@@ -47,3 +47,44 @@ def test_a_restarted_host_without_init_gets_its_engine_back_and_rejoins(lab, tmp
     assert result.returncode == 0, result.stdout[-3000:]
     assert lab_exec("worker-1", "docker info --format '{{.Swarm.LocalNodeState}}'").stdout.strip() == "active"
     assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
+
+
+def test_a_daemon_json_the_engine_rejects_is_put_back_the_engine_returns_and_a_valid_change_applies_later(
+    lab, tmp_path
+):
+    plain = write_inventory(tmp_path / "plain.yml", ["manager-1"], ["worker-1"], lab)
+    assert run_playbook(plain).returncode == 0
+    before = lab_exec("worker-1", "cat /etc/docker/daemon.json")
+    # dockerd refuses to start on a key it does not know.
+    rejected = {"swarmplane-no-such-option": True}
+    bad = write_inventory(
+        tmp_path / "bad.yml", ["manager-1"], ["worker-1"], lab, {"worker-1": {"docker_engine_daemon_options": rejected}}
+    )
+    failed = run_playbook(bad)
+    assert failed.returncode != 0
+    assert restarted(failed) == ["worker-1"]
+    assert "host worker-1: its engine was restarted to apply a new configuration and is not back" in failed.stdout
+    assert "daemon.json was put back as it was before this run" in failed.stdout
+    assert "The engine is back on it, in its swarm." in failed.stdout
+    assert "swarmplane-no-such-option" in failed.stdout  # the engine's own words, from its log
+    # The old file, the engine running on it and the node back in its swarm.
+    after = lab_exec("worker-1", "cat /etc/docker/daemon.json")
+    assert (after.returncode, after.stdout) == (before.returncode, before.stdout)
+    # The backup went back into place: no copy left beside it.
+    assert [f for f in lab_exec("worker-1", "ls /etc/docker").stdout.split() if f.startswith("daemon.json.")] == []
+    assert lab_exec("worker-1", "docker info --format '{{.Swarm.LocalNodeState}}'").stdout.strip() == "active"
+    assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
+
+    # The next run sees the difference and applies a valid change.
+    valid = {"labels": ["swarmplane-test=rejected-then-valid"]}
+    good = write_inventory(
+        tmp_path / "good.yml", ["manager-1"], ["worker-1"], lab, {"worker-1": {"docker_engine_daemon_options": valid}}
+    )
+    applied = run_playbook(good)
+    assert applied.returncode == 0, applied.stdout[-3000:]
+    assert restarted(applied) == ["worker-1"]
+    assert json.loads(lab_exec("worker-1", "cat /etc/docker/daemon.json").stdout) == valid
+    assert [f for f in lab_exec("worker-1", "ls /etc/docker").stdout.split() if f.startswith("daemon.json.")] == []
+    labels = lab_exec("worker-1", "docker info --format '{{json .Labels}}'").stdout
+    assert "swarmplane-test=rejected-then-valid" in labels
+    assert node_list() == ["manager-1 Ready", "worker-1 Ready"]

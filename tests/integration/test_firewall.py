@@ -76,3 +76,37 @@ def test_swarm_ports_opened_in_ufw_and_the_cluster_forms_through_them(lab, tmp_p
     second = run_playbook(inventory, "-e", "docker_engine_firewall_manage=true")
     assert second.returncode == 0
     assert set(changed(second).values()) == {0}
+
+
+def test_a_member_whose_address_is_unknown_keeps_every_rule_and_is_named(lab, tmp_path, ufw_active):
+    inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab)
+    first = run_playbook(inventory, "-e", "docker_engine_firewall_manage=true")
+    assert first.returncode == 0, first.stdout[-3000:]
+    opened = swarm_rule_sources("manager-1")
+    # A swarmplane rule for a source the inventory's members no longer have: stale when every member is known.
+    stale = "10.99.99.99"
+    added = lab_exec("manager-1", "ufw allow from %s to any port 7946 proto tcp comment swarmplane" % stale)
+    assert added.returncode == 0, added.stderr
+    # worker-9 is down in this run and named by a DNS name: its address is not known, so nothing is deleted.
+    gone = write_inventory(
+        tmp_path / "gone.yml",
+        ["manager-1"],
+        ["worker-1", "worker-9"],
+        lab,
+        {"worker-9": {"ansible_host": "worker-9.swarmplane.invalid"}},
+    )
+    kept = run_playbook(gone, "-e", "docker_engine_firewall_manage=true")
+    assert kept.returncode == 0, kept.stdout[-3000:]
+    text = " ".join(kept.stdout.split())
+    said = text[text.find("The address of these swarm hosts") :][:700]
+    assert said.startswith("The address of these swarm hosts is not known in this run: worker-9: "), text[-3000:]
+    assert "its ansible_host (worker-9.swarmplane.invalid) is a name, not an address" in said, said
+    assert "docker_engine_firewall_sources" in said, said
+    assert swarm_rule_sources("manager-1") == opened | {("7946/tcp", stale)}, ufw_rules("manager-1")
+    assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
+
+    # Every member known again: the stale rule goes, the members' rules stay.
+    known = run_playbook(inventory, "-e", "docker_engine_firewall_manage=true")
+    assert known.returncode == 0, known.stdout[-3000:]
+    assert "The address of these swarm hosts" not in known.stdout
+    assert swarm_rule_sources("manager-1") == opened, ufw_rules("manager-1")

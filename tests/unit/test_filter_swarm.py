@@ -637,8 +637,10 @@ def test_filter_plugin_exposes_the_filters_the_plays_call():
         "swarm_reconcile_plan",
         "swarm_restart_errors",
         "swarm_restart_order",
+        "swarm_restart_warnings",
         "swarm_stale_nodes",
         "swarm_ufw_commands",
+        "swarm_unresolved_members",
     ]
     assert filters["swarm_preflight"] is swarm_preflight
 
@@ -856,6 +858,24 @@ def test_a_single_manager_swarm_may_restart_its_manager():
     assert swarm_restart_errors(["m1"], hostvars, False) == []
 
 
+def test_restarting_a_manager_of_two_is_allowed_with_a_warning_that_the_quorum_is_gone_meanwhile():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import (
+        swarm_restart_errors,
+        swarm_restart_warnings,
+    )
+
+    hostvars = live_hostvars(swarm_of({"m1": "Leader", "m2": "Reachable"}))
+    assert swarm_restart_errors(["w1", "m2", "m1"], hostvars, True) == []
+    assert swarm_restart_warnings(["w1", "m2", "m1"], hostvars) == [
+        "restarting the engine of the managers m2, m1, one at a time: the swarm has 2 managers and tolerates none "
+        "unavailable, so while each restarts the swarm has no quorum (no scheduling, no service or node changes) "
+        "until it is back. Fix, to restart without that: run an odd number of managers (3 tolerate 1)."
+    ]
+    assert swarm_restart_warnings(["w1"], hostvars) == []
+    assert swarm_restart_warnings(["m2"], live_hostvars(swarm_of(THREE_MANAGERS))) == []
+    assert swarm_restart_warnings(["m1"], live_hostvars(swarm_of({"m1": "Leader"}))) == []
+
+
 # --------------------------------------------------------------------------- firewall
 
 
@@ -875,14 +895,61 @@ def test_member_addresses_are_the_advertise_and_data_path_addresses_of_the_swarm
     ]
 
 
-def test_member_address_falls_back_to_ansible_host_and_skips_names():
-    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_member_addresses
+def test_member_address_falls_back_to_ansible_host_and_a_name_is_reported_not_skipped_silently():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import (
+        swarm_member_addresses,
+        swarm_unresolved_members,
+    )
 
     hostvars = {
         "m1": {"ansible_host": "10.1.1.1"},
-        "w1": {"ansible_host": "worker-1.example"},
+        "w1": {"ansible_host": "worker-1.example", "swarm_probe": unreachable_probe()},
     }
-    assert swarm_member_addresses({"managers": ["m1"], "workers": ["w1"]}, hostvars) == ["10.1.1.1"]
+    groups = {"managers": ["m1"], "workers": ["w1"]}
+    assert swarm_member_addresses(groups, hostvars) == ["10.1.1.1"]
+    assert swarm_unresolved_members(groups, hostvars) == [
+        "w1: unreachable in this run (no facts, no probe), and its ansible_host (worker-1.example) is a name, "
+        "not an address"
+    ]
+
+
+def test_member_address_is_the_advertise_address_before_ansible_host():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_member_addresses
+
+    hostvars = {
+        # explicit advertise address wins over everything
+        "m1": {"ansible_host": "10.9.0.1", "swarm_advertise_addr": "10.1.0.1:2377", "ansible_facts": facts("10.2.0.1")},
+        # the probe's node address (what the swarm uses) before the default IPv4 and ansible_host
+        "m2": {
+            "ansible_host": "10.9.0.2",
+            "ansible_facts": facts("10.2.0.2"),
+            "swarm_probe": {"node_addr": "10.1.0.2"},
+        },
+        # the default IPv4 from facts before ansible_host
+        "w1": {"ansible_host": "10.9.0.21", "ansible_facts": facts("10.2.0.21")},
+    }
+    groups = {"managers": ["m1", "m2"], "workers": ["w1"]}
+    assert swarm_member_addresses(groups, hostvars) == ["10.1.0.1", "10.1.0.2", "10.2.0.21"]
+
+
+def test_an_unreachable_member_named_by_dns_gets_the_address_the_swarm_lists_for_its_node():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import (
+        swarm_member_addresses,
+        swarm_unresolved_members,
+    )
+
+    probe = manager_probe("m1", nodes=())
+    probe["nodes"] = [
+        dict(id="id-m1", hostname="m1", address="10.0.0.1"),
+        dict(id="id-m2", hostname="m2", address="10.0.0.2"),
+    ]
+    hostvars = {
+        "m1": {"ansible_facts": facts("10.0.0.1"), "swarm_probe": probe},
+        "m2": {"ansible_host": "m2.example", "swarm_probe": unreachable_probe()},
+    }
+    groups = {"managers": ["m1", "m2"]}
+    assert swarm_member_addresses(groups, hostvars) == ["10.0.0.1", "10.0.0.2"]
+    assert swarm_unresolved_members(groups, hostvars) == []
 
 
 PORTS = ["2377/tcp", "7946/tcp"]
@@ -988,3 +1055,42 @@ def test_a_host_no_longer_a_manager_loses_its_control_plane_rules():
     assert swarm_firewalld_commands(state, ["7946/tcp"], ["10.0.0.1"], LEGACY) == [
         ["--permanent", "--remove-rich-rule=" + rich("10.0.0.1", "2377/tcp")]
     ]
+
+
+# --------------------------------------------------------------------------- firewall: a member not resolved
+
+
+def test_ufw_keeps_every_rule_when_a_members_address_is_not_known_and_still_adds_the_missing_ones():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_ufw_commands
+
+    added = "\n".join(
+        [
+            "ufw allow 2377/tcp",
+            "ufw allow from 10.0.0.9 to any port 2377 proto tcp comment 'swarmplane'",
+            "ufw allow from 10.0.0.9 proto esp comment 'swarmplane'",
+        ]
+    )
+    kept = swarm_ufw_commands(added, ["2377/tcp"], ["10.0.0.1"], LEGACY, keep=True)
+    assert kept == [
+        ["allow", "from", "10.0.0.1", "to", "any", "port", "2377", "proto", "tcp", "comment", "swarmplane"],
+        ["allow", "from", "10.0.0.1", "proto", "esp", "comment", "swarmplane"],
+    ]
+    # the same state with every member known deletes 10.0.0.9's rules and the any-source one
+    deleted = [c for c in swarm_ufw_commands(added, ["2377/tcp"], ["10.0.0.1"], LEGACY) if c[0] == "delete"]
+    assert len(deleted) == 3
+
+
+def test_firewalld_keeps_every_rule_when_a_members_address_is_not_known_and_still_adds_the_missing_ones():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_firewalld_commands
+
+    state = "\n".join(
+        [
+            'rich rule family="ipv4" source address="10.0.0.9" port port="2377" protocol="tcp" accept',
+            "default-port 2377/tcp",
+            "default-protocol esp",
+        ]
+    )
+    kept = swarm_firewalld_commands(state, ["2377/tcp"], ["10.0.0.1"], LEGACY, keep=True)
+    assert [c[1].split("=", 1)[0] for c in kept] == ["--add-rich-rule", "--add-rich-rule"]
+    removed = [c for c in swarm_firewalld_commands(state, ["2377/tcp"], ["10.0.0.1"], LEGACY) if "remove" in c[1]]
+    assert len(removed) == 3
