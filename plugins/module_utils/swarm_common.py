@@ -476,7 +476,8 @@ SWARM_SPEC_OPTIONS = {
 SWARM_SPEC_INIT_ONLY = ("heartbeat_tick", "election_tick")
 
 
-def _get_path(spec, path):
+def get_path(spec, path):
+    """The value at a path of keys in nested dicts; None where the path ends early."""
     for key in path:
         if not isinstance(spec, dict):
             return None
@@ -512,7 +513,7 @@ def swarm_spec_changes(current_spec, wanted):
         if value is None or option in SWARM_SPEC_INIT_ONLY:
             continue
         api_value = value * factor if factor else value
-        before = _get_path(current_spec or {}, path)
+        before = get_path(current_spec or {}, path)
         if option == "autolock":
             before = bool(before)
         if before != api_value:
@@ -568,8 +569,8 @@ def init_only_drift(live_swarm, params):
     for option in SWARM_SPEC_INIT_ONLY:
         value = params.get(option)
         path = SWARM_SPEC_OPTIONS[option][0]
-        if value is not None and _get_path(spec, path) not in (None, value):
-            drift.append("%s is %s in the live swarm, not %s" % (option, _get_path(spec, path), value))
+        if value is not None and get_path(spec, path) not in (None, value):
+            drift.append("%s is %s in the live swarm, not %s" % (option, get_path(spec, path), value))
     return drift
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import re
 
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import get_path
+
 NS = 1_000_000_000
 
 # What `docker service create` sets when the user says nothing (the SDK would send parallelism 0 = all at
@@ -568,7 +570,7 @@ def masked_changes(changes):
     for path, change in changes.items():
         if path == ENV_PATH or ENV_PATH.startswith(path + "."):
             inner = ENV_PATH[len(path) + 1 :].split(".") if path != ENV_PATH else []
-            before, after = _env_at(change.get("before"), inner), _env_at(change.get("after"), inner)
+            before, after = get_path(change.get("before"), inner), get_path(change.get("after"), inner)
             change = dict(
                 before=_with_env(change.get("before"), inner, masked_env(before) if before is not None else None),
                 after=_with_env(
@@ -579,14 +581,6 @@ def masked_changes(changes):
             )
         masked[path] = change
     return masked
-
-
-def _env_at(value, keys):
-    for key in keys:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
 
 
 def _with_env(value, keys, env):
