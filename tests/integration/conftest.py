@@ -21,13 +21,8 @@ def run_playbook(inventory, *args, playbook="cluster.yml", env=None):
     the swarmplane.cluster.run_stats report (per host: tasks ran, changed, skipped, failed)."""
     with tempfile.TemporaryDirectory(prefix="swarmplane-run-") as tmp:
         report = Path(tmp) / "stats.json"
-        environ = dict(
-            os.environ,
-            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FORCE_COLOR="0",
-            ANSIBLE_CALLBACKS_ENABLED="swarmplane.cluster.run_stats",
-            SWARMPLANE_RUN_STATS=str(report),
+        environ = ansible_env(
+            ANSIBLE_CALLBACKS_ENABLED="swarmplane.cluster.run_stats", SWARMPLANE_RUN_STATS=str(report)
         )
         environ.update(env or {})
         result = subprocess.run(
@@ -39,6 +34,38 @@ def run_playbook(inventory, *args, playbook="cluster.yml", env=None):
             timeout=600,
         )
         result.stats = json.loads(report.read_text()) if report.exists() else {"hosts": {}}
+    return result
+
+
+def ansible_env(**extra):
+    """The environment of an ansible or ansible-playbook run from the repo: the project's ansible.cfg, no colour."""
+    return dict(
+        os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **extra
+    )
+
+
+def run_adhoc(inventory, host, module, args, *options, env=None, timeout=600):
+    """`ansible <host> -m <module> -a <args>` from the repo, as an operator types it; returns the CompletedProcess.
+    args: the module's arguments as key=value text, or a dict (sent as JSON)."""
+    if not isinstance(args, str):
+        args = json.dumps(args)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "-i", str(inventory), host, "-m", module, "-a", args, *options],
+        cwd=REPO,
+        env=ansible_env(**(env or {})),
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
+def run_services(inventory, tmp_path, declaration, *args):
+    """services.yml with a declaration (swarm_services, swarm_networks, ...) as extra vars; the CompletedProcess of
+    run_playbook, with `text`: its output on one line (whitespace collapsed) for matching messages."""
+    extra = tmp_path / ("vars-%d.yml" % time.monotonic_ns())
+    extra.write_text(yaml.safe_dump(declaration))
+    result = run_playbook(inventory, "-e", "@%s" % extra, *args, playbook="services.yml")
+    result.text = " ".join(result.stdout.split())
     return result
 
 

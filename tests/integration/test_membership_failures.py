@@ -5,7 +5,6 @@ and that the message names what happened and the fix. The tests build on each ot
 is formed once, autolock is turned on half way.
 """
 
-import os
 import subprocess
 import sys
 import threading
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, changed, run_playbook, write_inventory
+from conftest import REPO, changed, run_adhoc, run_playbook, write_inventory
 
 LAB = "mfail"
 MANAGERS = ["manager-1", "manager-2", "manager-3"]
@@ -257,23 +256,11 @@ def test_engine_start_wait_gives_up_at_its_timeout_on_a_stuck_socket(mfail):
     on("worker-1", "cat > /tmp/stuck.py && (python3 /tmp/stuck.py >/dev/null 2>&1 &)", stdin=stuck)
     try:
         wait_until(lambda: on("worker-1", "test -S /var/run/docker.sock").returncode == 0, 10, "the stuck socket")
-        adhoc = [str(Path(sys.executable).parent / "ansible"), "-i", str(mfail["inventory"])]
-        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
         started = time.monotonic()
-        wait = subprocess.run(
-            adhoc + ["worker-1", "-m", "swarmplane.cluster.swarm", "-a", "state=unlocked timeout=5"],
-            cwd=REPO,
-            env=env,
-            text=True,
-            capture_output=True,
-        )
+        wait = run_adhoc(mfail["inventory"], "worker-1", "swarmplane.cluster.swarm", "state=unlocked timeout=5")
         took = time.monotonic() - started
-        probe = subprocess.run(
-            adhoc + ["worker-1", "-m", "swarmplane.cluster.swarm_info", "-a", "fail_on_unavailable=false timeout=2"],
-            cwd=REPO,
-            env=env,
-            text=True,
-            capture_output=True,
+        probe = run_adhoc(
+            mfail["inventory"], "worker-1", "swarmplane.cluster.swarm_info", "fail_on_unavailable=false timeout=2"
         )
     finally:
         on("worker-1", "pkill -f /tmp/stuck.py; rm -f /var/run/docker.sock /tmp/stuck.py")

@@ -11,16 +11,14 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run_playbook
+from conftest import REPO, run_adhoc, run_playbook
 
 LAB = "secrettest"
 LAB_PY = str(REPO / "lab" / "lab.py")
@@ -40,18 +38,16 @@ host = functools.partial(lab_shell, LAB, "manager-1")
 
 def run_module(inventory, module, args, check=False, diff=False, target="manager-1"):
     """One ad-hoc module run on the target host; returns (rc, the module's result, the whole output)."""
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
+    options = (["--check"] if check else []) + (["--diff"] if diff else [])
+    proc = run_adhoc(
+        inventory,
+        target,
+        "swarmplane.cluster.%s" % module,
+        args,
+        *options,
+        env=dict(ANSIBLE_CALLBACK_RESULT_FORMAT="json"),
+        timeout=300,
     )
-    argv = [str(Path(sys.executable).parent / "ansible"), "-i", str(inventory), target]
-    argv += ["-m", "swarmplane.cluster.%s" % module, "-a", json.dumps(args)]
-    argv += ["--check"] if check else []
-    argv += ["--diff"] if diff else []
-    proc = subprocess.run(argv, cwd=REPO, env=env, text=True, capture_output=True, timeout=300)
     output = proc.stdout + proc.stderr
     marker = proc.stdout.find("%s | " % target)
     assert marker >= 0, output[-3000:]

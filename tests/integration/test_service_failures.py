@@ -4,16 +4,12 @@ secret removed in the middle of a rebuild) and checks that what was running stil
 the message says what happened. Runs on its own lab (`sfail`, with the lab registry), created and removed here."""
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-import yaml
-from conftest import REPO, changed, registry_lab, run_playbook
+from conftest import changed, registry_lab, run_adhoc, run_services
 
 LAB = "sfail"
 WEB = "lab-registry:5000/swarmplane/web"
@@ -36,14 +32,6 @@ def manager(command):
 def fail_lab(tmp_path_factory):
     with registry_lab(LAB, tmp_path_factory.mktemp("sfail")) as formed:
         yield formed
-
-
-def apply(inventory, tmp_path, declaration, *args):
-    extra = tmp_path / ("vars-%d.yml" % time.monotonic_ns())
-    extra.write_text(yaml.safe_dump(declaration))
-    result = run_playbook(inventory, "-e", "@%s" % extra, *args, playbook="services.yml")
-    result.text = " ".join(result.stdout.split())
-    return result
 
 
 def service(name, **options):
@@ -91,7 +79,7 @@ def test_a_global_service_waits_for_eligible_nodes_and_fails_when_its_tasks_fail
     manager("docker node update --availability pause worker-2")
     try:
         agent = service("agent", image=WEB + ":v1", mode="global", update_config=dict(monitor="2s"))
-        deployed = apply(inventory, tmp_path, dict(swarm_services=[agent]))
+        deployed = run_services(inventory, tmp_path, dict(swarm_services=[agent]))
         assert deployed.returncode == 0, deployed.stdout[-3000:]
         # worker-2 is paused: its task waits there, and is not wanted
         assert "agent: 1 running (agent." in deployed.text and running("agent") == ["worker-1"]
@@ -101,13 +89,13 @@ def test_a_global_service_waits_for_eligible_nodes_and_fails_when_its_tasks_fail
     before = spec("agent")
 
     broken = dict(agent, image=WEB + ":broken", restart_policy=FAST_RESTART)
-    updated = apply(inventory, tmp_path, dict(swarm_services=[broken]))
+    updated = run_services(inventory, tmp_path, dict(swarm_services=[broken]))
     assert updated.returncode != 0
     assert "service agent: the update failed (update paused due to failure" in updated.text
     assert "The update was rolled back to the previous spec: 2 of 2 tasks run." in updated.text
     assert spec("agent") == before and running("agent") == ["worker-1", "worker-2"]
 
-    new = apply(
+    new = run_services(
         inventory,
         tmp_path,
         dict(swarm_services=[service("gfail", image=WEB + ":broken", mode="global", restart_policy=FAST_RESTART)]),
@@ -141,12 +129,12 @@ def test_a_mode_change_whose_new_service_fails_brings_the_old_one_back_as_it_was
         configs=[dict(source="modal_conf")],
         publish=[dict(target=8000, published=8082, mode="host")],
     )
-    first = apply(inventory, tmp_path, dict(declared, swarm_services=[modal]))
+    first = run_services(inventory, tmp_path, dict(declared, swarm_services=[modal]))
     assert first.returncode == 0, first.stdout[-3000:]
     before = spec("modal")
 
     rebuild = dict(modal, mode="global", replicas=None, image=WEB + ":broken", restart_policy=FAST_RESTART)
-    result = apply(inventory, tmp_path, dict(declared, swarm_services=[rebuild]), "--diff", "-vvv")
+    result = run_services(inventory, tmp_path, dict(declared, swarm_services=[rebuild]), "--diff", "-vvv")
     assert result.returncode != 0
     assert "service modal: a task of the new service failed (engine says: task: non-zero exit (1))" in result.text
     assert (
@@ -166,15 +154,7 @@ def test_a_mode_change_whose_new_service_fails_brings_the_old_one_back_as_it_was
 
 def adhoc(inventory, module, args):
     """One module run on manager-1, as an operator would type it (`ansible manager-1 -m ... -a ...`)."""
-    environ = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "-i", str(inventory), "manager-1", "-m", module, "-a", args],
-        cwd=REPO,
-        env=environ,
-        text=True,
-        capture_output=True,
-        timeout=600,
-    )
+    result = run_adhoc(inventory, "manager-1", module, args)
     result.text = " ".join(result.stdout.split())
     return result
 
@@ -210,10 +190,10 @@ def test_the_issues_case_a_mode_change_by_swarm_service_to_a_broken_image_keeps_
 def test_a_rebuild_that_cannot_work_is_refused_before_the_service_is_removed(fail_lab, tmp_path):
     inventory, _ = fail_lab
     steady = service("steady", image=WEB + ":v1", replicas=1)
-    assert apply(inventory, tmp_path, dict(swarm_services=[steady])).returncode == 0
+    assert run_services(inventory, tmp_path, dict(swarm_services=[steady])).returncode == 0
     before, before_id = spec("steady"), service_id("steady")
 
-    missing = apply(
+    missing = run_services(
         inventory, tmp_path, dict(swarm_services=[dict(steady, mode="global", replicas=None, image=WEB + ":gone")])
     )
     assert missing.returncode != 0
@@ -227,7 +207,7 @@ def test_a_rebuild_that_cannot_work_is_refused_before_the_service_is_removed(fai
     )
 
     nowhere = dict(steady, mode="global", replicas=None, constraints=["node.labels.zone==mars"])
-    unplaceable = apply(inventory, tmp_path, dict(swarm_services=[nowhere]))
+    unplaceable = run_services(inventory, tmp_path, dict(swarm_services=[nowhere]))
     assert unplaceable.returncode != 0
     assert (
         "service steady: changing mode replicated -> global needs the service removed and created again, but no node "
@@ -243,7 +223,7 @@ def test_a_rebuild_that_cannot_be_undone_says_what_is_left_and_where_the_spec_is
         keep = service("keep", image=WEB + ":v1", replicas=1, secrets=[dict(source="keep_pw")])
         return dict(swarm_secrets=[dict(name="keep_pw", data=password)], swarm_services=[dict(keep, **options)])
 
-    assert apply(inventory, tmp_path, declaration("one")).returncode == 0
+    assert run_services(inventory, tmp_path, declaration("one")).returncode == 0
     before = api_spec("keep")
     old_version = before["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretName"]
 
@@ -261,7 +241,9 @@ def test_a_rebuild_that_cannot_be_undone_says_what_is_left_and_where_the_spec_is
         text=True,
     )
     try:
-        result = apply(inventory, tmp_path, declaration("two", mode="global", replicas=None, image=WEB + ":broken"))
+        result = run_services(
+            inventory, tmp_path, declaration("two", mode="global", replicas=None, image=WEB + ":broken")
+        )
     finally:
         if remover.poll() is None:
             remover.kill()
@@ -292,7 +274,7 @@ def test_an_engine_error_in_a_batch_keeps_the_outcome_of_every_other_service(fai
     inventory, _ = fail_lab
     names = ("ok1", "bad1", "ref1")
     first = [service(n, image=WEB + ":v1", replicas=1, update_config=dict(monitor="2s")) for n in names]
-    assert apply(inventory, tmp_path, dict(swarm_services=first)).returncode == 0
+    assert run_services(inventory, tmp_path, dict(swarm_services=first)).returncode == 0
     before = {n: spec(n) for n in names}
 
     second = [
@@ -301,7 +283,7 @@ def test_an_engine_error_in_a_batch_keeps_the_outcome_of_every_other_service(fai
         dict(first[2], constraints=["node.role==worker", "node.labels.zone==eu!"]),  # the engine refuses the value
         service("new1", image=WEB + ":v1", replicas=1),
     ]
-    result = apply(inventory, tmp_path, dict(swarm_services=second))
+    result = run_services(inventory, tmp_path, dict(swarm_services=second))
     assert result.returncode != 0
     assert "service ref1: updating the service failed: " in result.text and "value 'eu!' is invalid" in result.text
     assert "service bad1: the update failed" in result.text
@@ -319,10 +301,10 @@ def test_an_engine_error_in_a_batch_keeps_the_outcome_of_every_other_service(fai
 def test_an_update_the_engine_rolls_back_by_itself_is_reported_as_such(fail_lab, tmp_path):
     inventory, _ = fail_lab
     auto = service("auto", image=WEB + ":v1", replicas=2, update_config=dict(failure_action="rollback", monitor="3s"))
-    assert apply(inventory, tmp_path, dict(swarm_services=[auto])).returncode == 0
+    assert run_services(inventory, tmp_path, dict(swarm_services=[auto])).returncode == 0
     before = spec("auto")
 
-    result = apply(
+    result = run_services(
         inventory, tmp_path, dict(swarm_services=[dict(auto, image=WEB + ":broken", restart_policy=FAST_RESTART)])
     )
     assert result.returncode != 0
@@ -338,10 +320,10 @@ def test_an_update_the_engine_rolls_back_by_itself_is_reported_as_such(fail_lab,
 def test_a_wait_that_only_timed_out_never_reports_rolled_back(fail_lab, tmp_path):
     inventory, _ = fail_lab
     slow = service("slow", image=WEB + ":v1", replicas=2, update_config=dict(delay="5s", monitor="1s"))
-    assert apply(inventory, tmp_path, dict(swarm_services=[slow])).returncode == 0
+    assert run_services(inventory, tmp_path, dict(swarm_services=[slow])).returncode == 0
     before = spec("slow")
 
-    result = apply(inventory, tmp_path, dict(swarm_services=[dict(slow, image=WEB + ":v2", wait_timeout=2)]))
+    result = run_services(inventory, tmp_path, dict(swarm_services=[dict(slow, image=WEB + ":v2", wait_timeout=2)]))
     assert result.returncode != 0
     assert "service slow: " in result.text and "tasks running after 2s" in result.text
     assert "The update was being rolled back to the previous spec, but the rollback did not finish" in result.text
@@ -374,7 +356,7 @@ def test_check_mode_plans_new_networks_secrets_and_configs_and_the_services_usin
             ],
         )
 
-    planned = apply(inventory, tmp_path, declaration("first"), "--check", "--diff")
+    planned = run_services(inventory, tmp_path, declaration("first"), "--check", "--diff")
     assert planned.returncode == 0, planned.stdout[-3000:]
     for phrase in ("(new network cknet, created by this run)", "(new secret ck_pw_", "(new config ck_conf_"):
         assert phrase in planned.text
@@ -383,9 +365,9 @@ def test_check_mode_plans_new_networks_secrets_and_configs_and_the_services_usin
     assert manager("docker network inspect cknet").returncode != 0 and spec("ckuser") is None
     assert manager("docker secret ls -q --filter name=ck_pw").stdout.strip() == ""
 
-    assert apply(inventory, tmp_path, declaration("first")).returncode == 0
+    assert run_services(inventory, tmp_path, declaration("first")).returncode == 0
     before = spec("ckuser")
-    rotated = apply(inventory, tmp_path, declaration("second"), "--check", "--diff")
+    rotated = run_services(inventory, tmp_path, declaration("second"), "--check", "--diff")
     assert rotated.returncode == 0, rotated.stdout[-3000:]
     # the service would move to the new version: the diff shows it as created by the run
     assert "SecretID: (new secret ck_pw_" in rotated.stdout and "ckuser: would change" in rotated.text

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 import yaml
-from conftest import changed, registry_lab, run_playbook
+from conftest import changed, registry_lab, run_playbook, run_services
 
 LAB = "svc"
 WEB = "lab-registry:5000/swarmplane/web"
@@ -25,12 +25,6 @@ def lab_exec(host, command):
 def svc_lab(tmp_path_factory):
     with registry_lab(LAB, tmp_path_factory.mktemp("svc")) as formed:
         yield formed
-
-
-def apply(inventory, tmp_path, declaration, *args):
-    extra = tmp_path / ("vars-%d.yml" % time.monotonic_ns())
-    extra.write_text(yaml.safe_dump(declaration))
-    return run_playbook(inventory, "-e", "@%s" % extra, *args, playbook="services.yml")
 
 
 def service(name, **options):
@@ -62,14 +56,14 @@ def test_deploy_two_replicas_on_two_nodes_answering_on_their_ports(svc_lab, tmp_
         max_replicas_per_node=1,
         publish=[dict(target=8000, published=8080, mode="host")],
     )
-    result = apply(inventory, tmp_path, dict(swarm_services=[web]))
+    result = run_services(inventory, tmp_path, dict(swarm_services=[web]))
     assert result.returncode == 0, result.stdout[-3000:]
     tasks = running("myweb")
     assert sorted(t["Node"] for t in tasks) == ["worker-1", "worker-2"]
     replies = {fetch(addresses[t["Node"]], 8080) for t in tasks}
     assert len(replies) == 2 and all(r.endswith(" v1") for r in replies)
 
-    again = apply(inventory, tmp_path, dict(swarm_services=[web]))
+    again = run_services(inventory, tmp_path, dict(swarm_services=[web]))
     assert again.returncode == 0 and recap_changed(again) == 0
 
 
@@ -82,9 +76,9 @@ def test_check_mode_reports_a_replica_change_without_applying_it(svc_lab, tmp_pa
         max_replicas_per_node=1,
         publish=[dict(target=8000, published=8080, mode="host")],
     )
-    unchanged = apply(inventory, tmp_path, dict(swarm_services=[web]), "--check")
+    unchanged = run_services(inventory, tmp_path, dict(swarm_services=[web]), "--check")
     assert unchanged.returncode == 0 and recap_changed(unchanged) == 0
-    changed = apply(inventory, tmp_path, dict(swarm_services=[dict(web, replicas=1)]), "--check", "--diff")
+    changed = run_services(inventory, tmp_path, dict(swarm_services=[dict(web, replicas=1)]), "--check", "--diff")
     assert changed.returncode == 0 and recap_changed(changed) == 1
     assert "Replicas: 1" in changed.stdout
     assert len(running("myweb")) == 2
@@ -93,13 +87,13 @@ def test_check_mode_reports_a_replica_change_without_applying_it(svc_lab, tmp_pa
 def test_scale_up_and_down_then_remove_leaves_other_services_alone(svc_lab, tmp_path):
     inventory, _ = svc_lab
     scaler = service("scaler", image=WEB + ":v1", replicas=2)
-    assert apply(inventory, tmp_path, dict(swarm_services=[scaler])).returncode == 0
+    assert run_services(inventory, tmp_path, dict(swarm_services=[scaler])).returncode == 0
     for replicas in (4, 1):
-        result = apply(inventory, tmp_path, dict(swarm_services=[scaler], swarm_scale=dict(scaler=replicas)))
+        result = run_services(inventory, tmp_path, dict(swarm_services=[scaler], swarm_scale=dict(scaler=replicas)))
         assert result.returncode == 0, result.stdout[-3000:]
         assert len(running("scaler")) == replicas
     assert len(running("myweb")) == 2  # untouched by the scale
-    removed = apply(inventory, tmp_path, dict(swarm_services=[dict(scaler, state="absent")]))
+    removed = run_services(inventory, tmp_path, dict(swarm_services=[dict(scaler, state="absent")]))
     assert removed.returncode == 0
     assert lab_exec("manager-1", "docker service inspect scaler").returncode != 0
 
@@ -114,7 +108,7 @@ def test_rolling_update_keeps_one_replica_serving_and_a_broken_image_rolls_back(
         publish=[dict(target=8000, published=8081, mode="host")],
         update_config=dict(parallelism=1, delay="2s", monitor="3s"),
     )
-    assert apply(inventory, tmp_path, dict(swarm_services=[roll])).returncode == 0
+    assert run_services(inventory, tmp_path, dict(swarm_services=[roll])).returncode == 0
     workers = [addresses["worker-1"], addresses["worker-2"]]
     rounds, outages, stop = [], [], threading.Event()
 
@@ -134,7 +128,7 @@ def test_rolling_update_keeps_one_replica_serving_and_a_broken_image_rolls_back(
     poller = threading.Thread(target=poll)
     poller.start()
     try:
-        updated = apply(inventory, tmp_path, dict(swarm_services=[dict(roll, image=WEB + ":v2")]))
+        updated = run_services(inventory, tmp_path, dict(swarm_services=[dict(roll, image=WEB + ":v2")]))
     finally:
         stop.set()
         poller.join()
@@ -142,7 +136,7 @@ def test_rolling_update_keeps_one_replica_serving_and_a_broken_image_rolls_back(
     assert len(rounds) > 20 and outages == []
     assert {fetch(a, 8081).split()[-1] for a in workers} == {"v2"}
 
-    broken = apply(inventory, tmp_path, dict(swarm_services=[dict(roll, image=WEB + ":broken")]))
+    broken = run_services(inventory, tmp_path, dict(swarm_services=[dict(roll, image=WEB + ":broken")]))
     assert broken.returncode != 0
     assert "service roll: " in broken.stdout and "rolled back" in " ".join(broken.stdout.split())
     image = lab_exec("manager-1", "docker service inspect roll --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}'")
@@ -152,7 +146,7 @@ def test_rolling_update_keeps_one_replica_serving_and_a_broken_image_rolls_back(
 
 def test_image_missing_from_the_registry_leaves_no_service_behind(svc_lab, tmp_path):
     inventory, _ = svc_lab
-    result = apply(inventory, tmp_path, dict(swarm_services=[service("ghost", image=WEB + ":does-not-exist")]))
+    result = run_services(inventory, tmp_path, dict(swarm_services=[service("ghost", image=WEB + ":does-not-exist")]))
     assert result.returncode != 0
     text = " ".join(result.stdout.split())
     assert "service ghost: image lab-registry:5000/swarmplane/web:does-not-exist cannot be pulled" in text
@@ -205,7 +199,7 @@ def test_bad_service_declarations_fail_with_the_service_and_field_and_apply_noth
     svc_lab, tmp_path, declaration, message
 ):
     inventory, _ = svc_lab
-    result = apply(inventory, tmp_path, declaration)
+    result = run_services(inventory, tmp_path, declaration)
     assert result.returncode != 0
     assert message in " ".join(result.stdout.split())
     assert lab_exec("manager-1", "docker service inspect bad").returncode != 0
@@ -226,24 +220,24 @@ def test_secret_rotation_moves_the_service_to_the_new_version(svc_lab, tmp_path)
         container = lab_exec(host, "docker ps -q --filter label=com.docker.swarm.service.name=vault").stdout.split()[0]
         return lab_exec(host, "docker exec %s cat /run/secrets/db_password" % container).stdout
 
-    first = apply(inventory, tmp_path, declaration("first-password"))
+    first = run_services(inventory, tmp_path, declaration("first-password"))
     assert first.returncode == 0, first.stdout[-3000:]
     assert secret_in_task() == "first-password"
     assert "first-password" not in first.stdout  # never shown
 
-    rotated = apply(inventory, tmp_path, declaration("second-password"))
+    rotated = run_services(inventory, tmp_path, declaration("second-password"))
     assert rotated.returncode == 0, rotated.stdout[-3000:]
     assert secret_in_task() == "second-password"
     versions = lab_exec("manager-1", "docker secret ls --filter label=swarmplane.name=db_password --format '{{.Name}}'")
     assert len(versions.stdout.split()) == 2  # the old version stays while the previous spec can roll back to it
 
-    again = apply(inventory, tmp_path, declaration("second-password"))
+    again = run_services(inventory, tmp_path, declaration("second-password"))
     assert again.returncode == 0 and recap_changed(again) <= 1  # at most the pruning of versions no longer used
 
 
 def test_encrypted_network_is_created_and_hosts_without_esp_are_named(svc_lab, tmp_path):
     inventory, _ = svc_lab
-    result = apply(inventory, tmp_path, dict(swarm_networks=[dict(name="secure", encrypted=True)]))
+    result = run_services(inventory, tmp_path, dict(swarm_networks=[dict(name="secure", encrypted=True)]))
     assert result.returncode == 0, result.stdout[-3000:]
     options = lab_exec("manager-1", "docker network inspect secure --format '{{json .Options}}'").stdout
     assert '"encrypted"' in options
@@ -258,8 +252,8 @@ def test_encrypted_network_is_created_and_hosts_without_esp_are_named(svc_lab, t
 def test_mode_change_is_announced_as_a_rebuild_in_check_mode(svc_lab, tmp_path):
     inventory, _ = svc_lab
     modal = service("modal", image=WEB + ":v1", replicas=1)
-    assert apply(inventory, tmp_path, dict(swarm_services=[modal])).returncode == 0
-    result = apply(
+    assert run_services(inventory, tmp_path, dict(swarm_services=[modal])).returncode == 0
+    result = run_services(
         inventory, tmp_path, dict(swarm_services=[dict(modal, mode="global", replicas=None)]), "--check", "--diff"
     )
     assert result.returncode == 0, result.stdout[-3000:]
@@ -272,17 +266,17 @@ def test_network_change_under_services_fails_naming_them_then_recreate_reattache
     inventory, _ = svc_lab
     user = service("netuser", image=WEB + ":v1", replicas=1, networks=["shared"])
     declared = dict(swarm_networks=[dict(name="shared", attachable=False)], swarm_services=[user])
-    assert apply(inventory, tmp_path, declared).returncode == 0
+    assert run_services(inventory, tmp_path, declared).returncode == 0
 
     changed = dict(declared, swarm_networks=[dict(name="shared", attachable=True)])
-    refused = apply(inventory, tmp_path, changed)
+    refused = run_services(inventory, tmp_path, changed)
     assert refused.returncode != 0
     assert "network shared: attachable cannot change on an existing network, and services use it: netuser" in " ".join(
         refused.stdout.split()
     )
 
     recreate = dict(declared, swarm_networks=[dict(name="shared", attachable=True, recreate=True)])
-    result = apply(inventory, tmp_path, recreate)
+    result = run_services(inventory, tmp_path, recreate)
     assert result.returncode == 0, result.stdout[-3000:]
     network_id = lab_exec(
         "manager-1", "docker network inspect shared --format '{{.Id}} {{.Attachable}}'"
@@ -298,7 +292,7 @@ def test_ingress_ports_on_hosts_without_ipvs_are_warned_about(svc_lab, tmp_path)
     inventory, _ = svc_lab
     # The warning is what is tested, not the task: without IPVS an ingress task's start can be slow, so no wait.
     meshy = service("meshy", image=WEB + ":v1", replicas=1, publish=[dict(target=8000, published=8090)], wait=False)
-    result = apply(inventory, tmp_path, dict(swarm_services=[meshy]))
+    result = run_services(inventory, tmp_path, dict(swarm_services=[meshy]))
     assert result.returncode == 0, result.stdout[-3000:]
     text = " ".join(result.stdout.split())
     ipvs = lab_exec("worker-1", "test -e /proc/net/ip_vs").returncode == 0
@@ -316,5 +310,5 @@ def test_ingress_ports_on_hosts_without_ipvs_are_warned_about(svc_lab, tmp_path)
         assert "not served: meshy via manager-1, meshy via worker-1, meshy via worker-2" in report, report[-3000:]
         for node in ("manager-1", "worker-1", "worker-2"):
             assert "%s: routing mesh: the kernel has no IPVS" % node in report
-    removed = apply(inventory, tmp_path, dict(swarm_services=[dict(meshy, state="absent")]))
+    removed = run_services(inventory, tmp_path, dict(swarm_services=[dict(meshy, state="absent")]))
     assert removed.returncode == 0, removed.stdout[-3000:]
