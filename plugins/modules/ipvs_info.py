@@ -104,16 +104,14 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.ipvs import (
 from ansible_collections.swarmplane.cluster.plugins.module_utils.netns import NetnsError, netns_path
 
 
-def table_view(services, stats=False):
-    """The table as the module returns it: keys added, the kernel's private flag bits and (unless asked) stats dropped."""
+def table_view(services):
+    """The table as the module returns it: keys added, the kernel's private flag bits dropped (stats are there only
+    when the kernel was asked for them)."""
     view = []
     for service in services:
-        item = {k: v for k, v in service.items() if k != "flags" and (stats or k != "stats")}
+        item = {k: v for k, v in service.items() if k != "flags"}
         item["key"] = service_key(service)
-        item["real_servers"] = sorted(
-            ({k: v for k, v in rs.items() if stats or k != "stats"} for rs in service.get("real_servers") or []),
-            key=real_server_key,
-        )
+        item["real_servers"] = sorted(service.get("real_servers") or [], key=real_server_key)
         view.append(item)
     return sorted(view, key=lambda s: s["key"])
 
@@ -157,7 +155,7 @@ def main():
     module.exit_json(
         changed=False,
         available=True,
-        services=table_view(services, module.params["stats"]),
+        services=table_view(services),
         rules=render_rules(services),
     )
 
