@@ -228,13 +228,42 @@ def swarm_bootstrap_host(managers, hostvars, play_hosts):
     return reachable[0] if reachable else None
 
 
-def swarm_preflight(groups, hostvars, play_hosts):
-    """Check the inventory against what every host reported. Returns dict(errors=[...], warnings=[...])."""
+def _lookup_answer(result):
+    """Why one manager asked by the manager lookup of a limited run cannot drive it."""
+    if result.get("unreachable"):
+        return "unreachable (%s)" % (result.get("msg") or "").replace("Task failed: ", "").strip()
+    if result.get("failed"):
+        return "failed: %s" % (result.get("msg") or "").strip()
+    if result.get("docker_available") is False:
+        return "its engine is not running"
+    if not result.get("in_swarm"):
+        return "not in a swarm"
+    return "a worker, not a manager"
+
+
+def _no_manager_error(hosts, managers, lookup):
+    asked = {r.get("item"): _lookup_answer(r) for r in lookup or [] if r.get("item") and not r.get("skipped")}
+    answers = "; ".join("%s: %s" % (m, asked.get(m, "not asked")) for m in managers) or "the group 'managers' is empty"
+    return (
+        "this run's hosts (%s) hold no manager, and no manager outside them answered as a live swarm manager (%s). "
+        "Hosts join through a live manager. Nothing was changed. Fix: run cluster.yml without --limit to form the "
+        "swarm first, bring a manager back, or add a live manager to --limit." % (", ".join(hosts), answers)
+    )
+
+
+def swarm_preflight(groups, hostvars, play_hosts, lookup=None):
+    """Check the inventory against what every host reported. Returns dict(errors=[...], warnings=[...]).
+
+    play_hosts: the hosts probed (the run's hosts, plus a live manager found outside a --limit); lookup: the
+    results of that manager lookup, when there was one.
+    """
     errors = swarm_inventory_errors(groups)
     warnings = []
     managers = list(groups.get("managers") or [])
     workers = list(groups.get("workers") or [])
     hosts = [h for h in managers + workers if h in play_hosts]
+    if managers and hosts and not any(h in managers for h in hosts):
+        errors.append(_no_manager_error(hosts, managers, lookup))
     live = swarm_live_managers(managers, hostvars, play_hosts)
     unreachable = [h for h in hosts if _unreachable(hostvars[h])]
     for host in unreachable:

@@ -58,9 +58,23 @@ options:
     description: Prefix length of the subnets cut from O(default_addr_pool). Init only.
     type: int
   force_new_cluster:
-    description: Force a new single-manager cluster from this node's raft state (disaster recovery).
+    description:
+      - Force a new single-manager cluster from this node's raft state (disaster recovery,
+        C(docker swarm init --force-new-cluster)), for V(present).
+      - Only done when this node is a manager whose swarm has no leader (its other managers are gone, or a raft
+        archive was just restored here); a manager of a swarm that has a leader is left as it is, so a re-run
+        changes nothing.
     type: bool
     default: false
+  rotate_join_tokens:
+    description:
+      - Join tokens to replace with new ones, for V(present) on a manager (C(docker swarm join-token --rotate)).
+        Nodes that already joined are not affected; the old tokens stop working for new joins.
+      - Rotates every time it is given: pass it only when a rotation is wanted.
+    type: list
+    elements: str
+    choices: [worker, manager]
+    default: []
   autolock:
     description: Encrypt the managers' raft keys with an unlock key that must be given after a restart.
     type: bool
@@ -162,6 +176,11 @@ EXAMPLES = r"""
     advertise_addr: 10.0.8.100
     availability: drain
 
+- name: Replace the worker join token (old tokens stop working for new joins)
+  swarmplane.cluster.swarm:
+    state: present
+    rotate_join_tokens: [worker]
+
 - name: Leave the swarm (a manager needs force)
   swarmplane.cluster.swarm:
     state: absent
@@ -176,10 +195,18 @@ EXAMPLES = r"""
 
 RETURN = r"""
 action:
-  description: What was done (or would be, in check mode).
+  description:
+    - What was done (or would be, in check mode) - none, init, force_new_cluster, update, join, rejoin, leave or
+      unlock.
   returned: always
   type: str
   sample: join
+rotated:
+  description: The join tokens rotated (or that would be, in check mode).
+  returned: when O(rotate_join_tokens) is given
+  type: list
+  elements: str
+  sample: [worker]
 cluster_id:
   description: ID of the swarm; known on managers only.
   returned: when the node is a manager after the run
@@ -312,25 +339,65 @@ class SwarmManager:
 
     def _present(self):
         action = decide_init(self.local)
-        if action == "init":
-            self._act("init")
+        live = None
+        if action == "update" and self.params["force_new_cluster"]:
+            live = self._swarm_if_led()
+            if live is None:
+                action = "force_new_cluster"
+        if action in ("init", "force_new_cluster"):
+            self._act(action)
             if not self.module.check_mode:
-                self.client.post_json("docker swarm init", "/swarm/init", swarm_init_body(self.params))
+                self.client.post_json(
+                    "docker swarm init%s" % (" --force-new-cluster" if action == "force_new_cluster" else ""),
+                    "/swarm/init",
+                    swarm_init_body(self.params),
+                )
+                if action == "force_new_cluster":
+                    self._wait_until_led()
             return
-        live = self.client.inspect_swarm()
+        live = live or self.client.inspect_swarm()
         for drift in init_only_drift(live, self.params):
             self.module.warn("%s; it can only be set when the swarm is created." % drift)
         changes, new_spec = swarm_spec_changes(live.get("Spec"), self.params)
         self.result["changes"] = changes
-        if changes:
+        rotate = sorted(set(self.params["rotate_join_tokens"]))
+        if rotate:
+            self.result["rotated"] = rotate
+        if changes or rotate:
             self._act("update")
             if not self.module.check_mode:
-                self.client.post_json(
-                    "docker swarm update",
-                    "/swarm/update",
-                    new_spec,
-                    params=dict(version=live["Version"]["Index"]),
-                )
+                params = dict(version=live["Version"]["Index"])
+                params.update(("rotate%sToken" % kind.capitalize(), "true") for kind in rotate)
+                self.client.post_json("docker swarm update", "/swarm/update", new_spec, params=params)
+
+    def _swarm_if_led(self):
+        """The swarm as its leader answers, or None when this manager's swarm has no leader (no quorum)."""
+        try:
+            return self.client.attempt("reading the swarm (docker swarm inspect)", self.client.api.inspect_swarm)
+        except EngineError as exc:
+            if exc.answered:
+                return None
+            self.client.fail(str(exc))
+
+    def _wait_until_led(self):
+        deadline = Deadline(self.params["timeout"], self.deadline.clock)
+
+        def attempt():
+            self.client.bounded_by(deadline)
+            try:
+                return self.client.attempt("reading the swarm (docker swarm inspect)", self.client.api.inspect_swarm)
+            except EngineError as exc:
+                raise NotYet(str(exc)) from None
+
+        try:
+            wait_for(attempt, deadline, interval=0.5, sleep=self.sleep)
+        except NotYet as exc:
+            self.client.fail(
+                "the new cluster forced from this node's raft state has no leader within %s s (timeout): %s"
+                % (self.params["timeout"], exc)
+            )
+        finally:
+            self.client.unbounded()
 
     def _join(self):
         if not self.params["remote_addrs"] or not (self.params["join_token"] or self.module.check_mode):
@@ -471,6 +538,8 @@ class SwarmManager:
         action = self.result["action"]
         if action == "init":
             return dict(state="active", role="manager", cluster_id="(new)")
+        if action == "force_new_cluster":
+            return dict(before, state="active", role="manager", managers="this node only")
         if action in ("join", "rejoin"):
             # Tokens do not say which role they grant: the engine decides at join time.
             return dict(state="active", role="(granted by the join token)", cluster_id=self.params["cluster_id"])
@@ -512,6 +581,7 @@ def main():
         manager_node_ids=dict(type="list", elements="str"),
         force=dict(type="bool", default=False),
         return_join_tokens=dict(type="bool", default=False),
+        rotate_join_tokens=dict(type="list", elements="str", choices=["worker", "manager"], default=[]),
         **ENGINE_ARGUMENT_SPEC,
     )
     module = AnsibleModule(

@@ -1,4 +1,4 @@
-"""An in-memory swarm for the unit tests of swarm_service / swarm_services: nodes, services, tasks, networks,
+"""An in-memory swarm for the unit tests of swarm_service / swarm_services / swarm_node: nodes, services, tasks, networks,
 secrets, configs and a registry, behind the Docker SDK calls the service manager makes, with the engine's rules
 that matter for failures:
 
@@ -9,7 +9,10 @@ that matter for failures:
   then rollback_completed once the tasks run);
 - a change of the placement alone that every task still fits starts no update;
 - the mode of a service cannot change; names and published ports are unique;
-- a call can go unanswered (a timeout) whether or not the engine applied it (no_answer).
+- a call can go unanswered (a timeout) whether or not the engine applied it (no_answer);
+- a drained node's tasks stop (with slow_stop, their containers a tick after the engine asked) and the replicated
+  ones start again on another Ready, active node that fits, or stay pending with the scheduler's error
+  ("no suitable node ...") when none does; node updates, demotions and removals follow the engine's rules.
 
 Time is a FakeClock: every sleep() is one tick of the engine.
 """
@@ -20,7 +23,7 @@ import copy
 import json
 from datetime import datetime, timezone
 
-from docker.errors import APIError
+from docker.errors import APIError, NotFound
 from requests.exceptions import ReadTimeout
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import (
@@ -40,6 +43,7 @@ WEB = "registry.example/web"
 def node(node_id, role="worker", state="ready", availability="active", labels=None):
     return dict(
         ID=node_id,
+        Version=dict(Index=1),
         Spec=dict(Role=role, Availability=availability, Labels=dict(labels or {})),
         Status=dict(State=state, Addr="10.0.0.%d" % (len(node_id) + ord(node_id[-1]) % 50)),
         Description=dict(Hostname=node_id, Platform=dict(Architecture="x86_64", OS="linux")),
@@ -103,6 +107,7 @@ class FakeSwarm:
         self.unanswered = {}  # (action, service name) -> [whether the engine applies the call, used in turn]
         self.writes = []  # (action, service name)
         self.stuck_rollback = False  # the engine's own rollback never completes
+        self.slow_stop = False  # a drained node's containers stop a tick after the engine asked them to
         self.clock = FakeClock(self)
         self.counter = 0
 
@@ -186,7 +191,10 @@ class FakeSwarm:
             raise refused(messages.pop(0))
 
     def info(self):
-        return dict(Swarm=dict(LocalNodeState="active", ControlAvailable=True, NodeID="manager-1"))
+        """The engine of manager-1 (a manager unless a test demoted it)."""
+        local = next((n for n in self.nodes_ if n["ID"] == "manager-1"), None)
+        manager = local is None or local["Spec"]["Role"] == "manager"
+        return dict(Swarm=dict(LocalNodeState="active", ControlAvailable=manager, NodeID="manager-1"))
 
     def nodes(self):
         return copy.deepcopy(self.nodes_)
@@ -200,10 +208,47 @@ class FakeSwarm:
         return copy.deepcopy(found)
 
     def tasks(self, filters=None):
-        service = next((s for s in self.services_ if s["ID"] == filters["service"]), None)
-        if service:
-            self._unanswered("tasks", service["Spec"]["Name"], False)
-        return copy.deepcopy([t for t in self.tasks_ if t["ServiceID"] == filters["service"]])
+        filters = filters or {}
+        found = self.tasks_
+        if "service" in filters:
+            service = next((s for s in self.services_ if s["ID"] == filters["service"]), None)
+            if service:
+                self._unanswered("tasks", service["Spec"]["Name"], False)
+            found = [t for t in found if t["ServiceID"] == filters["service"]]
+        if "node" in filters:
+            found = [t for t in found if t["NodeID"] == filters["node"]]
+        return copy.deepcopy(found)
+
+    def inspect_node(self, node_id):
+        found = next((n for n in self.nodes_ if n["ID"] == node_id), None)
+        if found is None:
+            raise NotFound("404 Client Error", explanation="node %s not found" % node_id)
+        return copy.deepcopy(found)
+
+    def update_node(self, node_id, version, node_spec=None):
+        found = next(n for n in self.nodes_ if n["ID"] == node_id)
+        assert str(version) == str(found["Version"]["Index"]), "out of sequence node update"
+        found["Version"]["Index"] += 1
+        found["Spec"] = copy.deepcopy(node_spec)
+        if node_spec.get("Role") == "worker":
+            found.pop("ManagerStatus", None)
+        elif node_spec.get("Role") == "manager" and not found.get("ManagerStatus"):
+            found["ManagerStatus"] = dict(Reachability="reachable", Leader=False)
+        self.writes.append(("update_node", node_id))
+
+    def remove_node(self, node_id, force=False):
+        found = next(n for n in self.nodes_ if n["ID"] == node_id)
+        if found.get("ManagerStatus"):
+            raise refused(
+                "rpc error: code = FailedPrecondition desc = node %s is a cluster manager and is a member of the raft "
+                "cluster. It must be demoted to worker before removal" % node_id
+            )
+        if found["Status"]["State"] != "down" and not force:
+            raise refused(
+                "rpc error: code = FailedPrecondition desc = node %s is not down and can't be removed" % node_id
+            )
+        self.nodes_.remove(found)
+        self.writes.append(("remove_node", node_id))
 
     def networks(self, names=None):
         return copy.deepcopy([n for n in self.networks_ if names is None or n["Name"] in names])
@@ -336,8 +381,20 @@ class FakeSwarm:
         return [(slot, usable[(slot - 1) % len(usable)]["ID"] if usable else None) for slot in range(1, replicas + 1)]
 
     def tick(self):
+        for task in self.tasks_:  # containers the engine asked to stop (slow_stop) are gone a tick later
+            if task["DesiredState"] == "shutdown" and task["Status"]["State"] == "running":
+                task["Status"] = dict(State="shutdown", Message="shutdown")
         for service in list(self.services_):
             self._tick_service(service)
+
+    def _drained(self, node_id):
+        found = next((n for n in self.nodes_ if n["ID"] == node_id), None)
+        return found is not None and found["Spec"]["Availability"] == "drain"
+
+    def _stop(self, task):
+        task["DesiredState"] = "shutdown"
+        if not (self.slow_stop and task["Status"]["State"] == "running"):
+            task["Status"] = dict(State="shutdown", Message="shutdown")
 
     def _tick_service(self, service):
         current = {
@@ -345,11 +402,18 @@ class FakeSwarm:
             for t in self.tasks_
             if t["ServiceID"] == service["ID"] and t["DesiredState"] == "running"
         }
+        for key, task in list(current.items()):  # a replicated task leaves a drained node, for another node
+            if key[0] is not None and self._drained(task["NodeID"]):
+                self._stop(task)
+                del current[key]
         wanted = self._wanted_slots(service)
         keys = {(slot, node_id if slot is None else None) for slot, node_id in wanted}
         for key, task in current.items():
             if key not in keys:
-                task["DesiredState"] = task["Status"]["State"] = "shutdown"
+                if self._drained(task["NodeID"]):
+                    self._stop(task)
+                else:
+                    task["DesiredState"] = task["Status"]["State"] = "shutdown"
         for slot, node_id in wanted:
             task = current.get((slot, node_id if slot is None else None))
             if task is None:
