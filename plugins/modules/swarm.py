@@ -338,7 +338,10 @@ class SwarmManager:
     # ----------------------------------------------------------------- states
 
     def _present(self):
-        action = decide_init(self.local)
+        # A manager started on a raft whose other managers are gone (an archive just restored) stays pending, its
+        # control plane up without a leader: what force_new_cluster is for.
+        recovering = self.params["force_new_cluster"] and self.local["state"] == "pending" and self.local["is_manager"]
+        action = "update" if recovering else decide_init(self.local)
         live = None
         if action == "update" and self.params["force_new_cluster"]:
             live = self._swarm_if_led()

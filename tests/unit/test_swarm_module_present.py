@@ -25,12 +25,14 @@ class Engine:
     def __init__(self, module, wait=0, clock=None, sleep=None):
         self.api = self
         self.led = module.led
+        self.restored_state = getattr(module, "restored_state", "active")
         self.posts = []
 
     def info(self):
+        state = "active" if self.led else getattr(self, "restored_state", "active")
         return dict(
             Name="manager-1",
-            Swarm=dict(LocalNodeState="active", NodeID="n1", NodeAddr="10.0.0.1", ControlAvailable=True),
+            Swarm=dict(LocalNodeState=state, NodeID="n1", NodeAddr="10.0.0.1", ControlAvailable=True),
         )
 
     def inspect_swarm(self):
@@ -59,11 +61,12 @@ class Engine:
         raise SystemExit(msg)
 
 
-def present(monkeypatch, led=True, check_mode=False, **params):
+def present(monkeypatch, led=True, check_mode=False, restored_state="active", **params):
     class Module:
         def __init__(self):
             self.check_mode = check_mode
             self.led = led
+            self.restored_state = restored_state
             self.params = {option: None for option in SWARM_SPEC_OPTIONS}
             self.params.update(
                 state="present",
@@ -120,3 +123,8 @@ def test_force_new_cluster_on_a_manager_without_a_leader_forces_one_and_waits_fo
 def test_force_new_cluster_on_a_manager_whose_swarm_has_a_leader_is_a_no_op(monkeypatch):
     manager, result = present(monkeypatch, led=True, force_new_cluster=True)
     assert (result["changed"], result["action"], manager.client.posts) == (False, "none", [])
+
+
+def test_force_new_cluster_takes_a_restored_manager_left_pending_without_a_leader(monkeypatch):
+    manager, result = present(monkeypatch, led=False, restored_state="pending", force_new_cluster=True)
+    assert (result["changed"], result["action"], result["swarm_state"]) == (True, "force_new_cluster", "active")
