@@ -780,7 +780,9 @@ class NodeManager:
         if node is None:
             return dict(changed=False, changes={}, diff=dict(before={}, after={}))
         row = node_row(node)
-        if row["role"] == "manager":
+        # --force-new-cluster leaves the old managers with their role but out of the raft (no ManagerStatus): they
+        # cannot be demoted, and the engine removes them as it does workers.
+        if row["role"] == "manager" and node.get("ManagerStatus"):
             raise SwarmDecisionError(
                 "it is a manager: demote it first (role: worker), so the raft quorum shrinks cleanly"
             )

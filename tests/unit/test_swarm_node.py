@@ -420,6 +420,14 @@ def test_removing_a_manager_is_refused_until_it_is_demoted():
         run_node(swarm, node="manager-3", state="absent", force=True)
 
 
+def test_an_old_manager_out_of_the_raft_after_a_forced_cluster_is_removed_like_a_worker():
+    swarm = three_managers(down="manager-3")
+    old = next(n for n in swarm.nodes_ if n["ID"] == "manager-3")
+    old.pop("ManagerStatus", None)  # --force-new-cluster drops it from the raft; its role still reads manager
+    assert run_node(swarm, node="manager-3", state="absent", force=True)["changed"] is True
+    assert "manager-3" not in [n["ID"] for n in swarm.nodes_]
+
+
 def test_the_manager_the_module_runs_on_can_demote_itself():
     swarm = three_managers(down=None)
     result = run_node(swarm, node="manager-1", role="worker")
