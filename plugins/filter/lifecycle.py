@@ -12,6 +12,7 @@ from ansible_collections.swarmplane.cluster.plugins.filter.swarm import (
     _quorum,
     _strip_port,
     _unreachable,
+    leader_first,
     swarm_advertise_address,
     swarm_live_managers,
 )
@@ -99,9 +100,7 @@ def swarm_removal_plan(names, groups, hostvars, probed, allow_unreachable=False)
     errors, warnings, steps, absent = swarm_removal_name_errors(names, groups), [], [], []
     if errors:
         return dict(errors=errors, warnings=warnings, manager=None, steps=[], absent=[])
-    drivers = [h for h in swarm_live_managers(managers, hostvars, probed) if h not in names]
-    leader = [h for h in drivers if _probe(hostvars[h]).get("leader") == _probe(hostvars[h]).get("hostname")]
-    manager = (leader or drivers or [None])[0]
+    manager = leader_first([h for h in swarm_live_managers(managers, hostvars, probed) if h not in names], hostvars)
     if manager is None:
         live = swarm_live_managers(managers, hostvars, probed)
         errors.append(
@@ -196,9 +195,7 @@ def swarm_reset_plan(hosts, hostvars, managers):
         for h in reachable
         if _probe(hostvars[h]).get("in_swarm") or _probe(hostvars[h]).get("swarm_state") == "locked"
     ]
-    live = swarm_live_managers(managers, hostvars, hosts)
-    leader = [h for h in live if _probe(hostvars[h]).get("leader") == _probe(hostvars[h]).get("hostname")]
-    last = (leader or live or [None])[0]
+    last = leader_first(swarm_live_managers(managers, hostvars, hosts), hostvars)
     node_managers = [h for h in in_swarm if _probe(hostvars[h]).get("is_manager") or h in managers]
     return dict(
         workers=[h for h in in_swarm if h not in node_managers],

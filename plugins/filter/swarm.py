@@ -215,15 +215,20 @@ def swarm_live_managers(managers, hostvars, play_hosts):
     return live
 
 
-def swarm_bootstrap_host(managers, hostvars, play_hosts):
-    """The manager to drive the swarm from: a live manager (the leader if reachable), else the first reachable one."""
-    live = swarm_live_managers(managers, hostvars, play_hosts)
+def leader_first(live, hostvars):
+    """Of live managers, the leader when it is among them, else the first (None for none)."""
     for host in live:
         probe = _probe(hostvars[host])
         if probe.get("leader") and probe.get("leader") == probe.get("hostname"):
             return host
+    return live[0] if live else None
+
+
+def swarm_bootstrap_host(managers, hostvars, play_hosts):
+    """The manager to drive the swarm from: a live manager (the leader if reachable), else the first reachable one."""
+    live = swarm_live_managers(managers, hostvars, play_hosts)
     if live:
-        return live[0]
+        return leader_first(live, hostvars)
     reachable = [h for h in managers if h in play_hosts and not _unreachable(hostvars[h])]
     return reachable[0] if reachable else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fake_swarm import FakeModule
 
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import SwarmDecisionError
 from ansible_collections.swarmplane.cluster.plugins.modules.swarm_node import find_node
@@ -139,14 +140,8 @@ class Failed(Exception):
         self.result = result
 
 
-class NodeModule:
-    def __init__(self, params, check_mode=False):
-        self.params = params
-        self.check_mode = check_mode
-        self.warnings = []
-
-    def warn(self, msg):
-        self.warnings.append(msg)
+class NodeModule(FakeModule):
+    """FakeModule whose fail_json raises Failed, so tests can read the failure's result."""
 
     def fail_json(self, **kwargs):
         raise Failed(kwargs)
