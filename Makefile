@@ -18,7 +18,7 @@ help:
 	@echo "make lab-vm     qemu VMs with Debian's kernel + cluster.yml (VM_MANAGERS=$(VM_MANAGERS) VM_WORKERS=$(VM_WORKERS) VM_LOADBALANCERS=$(VM_LOADBALANCERS))"
 	@echo "make lab-vm-down  remove the VM lab"
 	@echo "make test       linters, unit tests, integration tests, Molecule scenarios"
-	@echo "make bench      timings of cluster.yml, services.yml and the kernel data plane, written to docs/benchmarks.md"
+	@echo "make bench      timings of cluster.yml, services.yml, adding/removing a node and the kernel data plane, written to docs/benchmarks.md"
 
 venv:
 	@scripts/venv.sh
@@ -77,6 +77,7 @@ test: lint unit integration molecule
 bench: setup vm-image web-images
 	python3 bench/cluster_bench.py
 	python3 bench/services_bench.py
+	python3 bench/lifecycle_bench.py
 	python3 bench/kernel_bench.py
 
 clean: lab-down lab-vm-down

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import re
 import resource
 import shutil
@@ -35,6 +36,33 @@ def tool(name):
     if not found:
         raise BenchError("%s not found: run `make venv` first" % name)
     return found
+
+
+def secs(value):
+    """Seconds as a report shows them: two decimals below 10, one above."""
+    return "%.2f" % value if abs(value) < 10 else "%.1f" % value
+
+
+def machine(lab_name):
+    """What the figures were measured on, with the load and the containers of other labs at the start."""
+    meminfo = Path("/proc/meminfo").read_text()
+    mem_kib = int(re.search(r"^MemTotal:\s+(\d+)", meminfo, re.M).group(1))
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    core = re.search(r"core ([^\]\s]+)", command_output([tool("ansible-playbook"), "--version"]))
+    others = [
+        n for n in command_output(["docker", "ps", "--format", "{{.Names}}"]).split() if "-%s-" % lab_name not in n
+    ]
+    return {
+        "CPUs (nproc)": "%d%s" % (len(os.sched_getaffinity(0)), " x %s" % model.group(1) if model else ""),
+        "Memory": "%.1f GiB" % (mem_kib / 1024 / 1024),
+        "Kernel": platform.release(),
+        "Docker server": command_output(["docker", "version", "--format", "{{.Server.Version}}"]) or "unknown",
+        "ansible-core": core.group(1) if core else "unknown",
+        "Python": platform.python_version(),
+        "Load average at start (1/5/15 min)": "%.2f / %.2f / %.2f" % os.getloadavg(),
+        "Other containers running at start": str(len(others)),
+    }
 
 
 def tail(text, lines=40):

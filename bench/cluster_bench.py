@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -38,10 +37,11 @@ from benchlib import (
     changed_tasks,
     children_cpu,
     close_masters,
-    command_output,
     guarded,
     lab,
+    machine,
     run,
+    secs,
     span,
     tail,
     tool,
@@ -74,10 +74,6 @@ class Step:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def secs(value):
-    return "%.2f" % value if value < 10 else "%.1f" % value
 
 
 # ---------------------------------------------------------------- the lab
@@ -240,22 +236,6 @@ def peer_line(summary):
 
 
 # ---------------------------------------------------------------- the machine
-
-
-def machine():
-    meminfo = Path("/proc/meminfo").read_text()
-    mem_kib = int(re.search(r"^MemTotal:\s+(\d+)", meminfo, re.M).group(1))
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    core = re.search(r"core ([^\]\s]+)", command_output([tool("ansible-playbook"), "--version"]))
-    return {
-        "CPUs (nproc)": "%d%s" % (len(os.sched_getaffinity(0)), " x %s" % model.group(1) if model else ""),
-        "Memory": "%.1f GiB" % (mem_kib / 1024 / 1024),
-        "Kernel": platform.release(),
-        "Docker server": command_output(["docker", "version", "--format", "{{.Server.Version}}"]) or "unknown",
-        "ansible-core": core.group(1) if core else "unknown",
-        "Python": platform.python_version(),
-    }
 
 
 # ---------------------------------------------------------------- output
@@ -500,7 +480,7 @@ def remove_lab():
 
 def main():
     args = parse_args()
-    info = machine()
+    info = machine(LAB_NAME)
     print("machine: " + "; ".join("%s %s" % item for item in info.items()), flush=True)
     summaries, code = guarded(lambda: bench(args.sizes, args.runs), remove_lab)
     if code:

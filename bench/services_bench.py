@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -45,10 +44,11 @@ from benchlib import (
     changed_tasks,
     children_cpu,
     close_masters,
-    command_output,
     guarded,
     lab,
+    machine,
     run,
+    secs,
     span,
     tail,
     tool,
@@ -102,10 +102,6 @@ class Step:
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def secs(value):
-    return "%.2f" % value if abs(value) < 10 else "%.1f" % value
 
 
 # ---------------------------------------------------------------- the lab
@@ -286,27 +282,6 @@ def summarize(runs):
 
 
 # ---------------------------------------------------------------- the machine
-
-
-def machine():
-    meminfo = Path("/proc/meminfo").read_text()
-    mem_kib = int(re.search(r"^MemTotal:\s+(\d+)", meminfo, re.M).group(1))
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    core = re.search(r"core ([^\]\s]+)", command_output([tool("ansible-playbook"), "--version"]))
-    others = [
-        n for n in command_output(["docker", "ps", "--format", "{{.Names}}"]).split() if "-%s-" % LAB_NAME not in n
-    ]
-    return {
-        "CPUs (nproc)": "%d%s" % (len(os.sched_getaffinity(0)), " x %s" % model.group(1) if model else ""),
-        "Memory": "%.1f GiB" % (mem_kib / 1024 / 1024),
-        "Kernel": platform.release(),
-        "Docker server": command_output(["docker", "version", "--format", "{{.Server.Version}}"]) or "unknown",
-        "ansible-core": core.group(1) if core else "unknown",
-        "Python": platform.python_version(),
-        "Load average at start (1/5/15 min)": "%.2f / %.2f / %.2f" % os.getloadavg(),
-        "Other containers running at start": str(len(others)),
-    }
 
 
 # ---------------------------------------------------------------- output
@@ -524,7 +499,7 @@ def remove_lab():
 def main():
     args = parse_args()
     started = time.monotonic()
-    info = machine()
+    info = machine(LAB_NAME)
     print("machine: " + "; ".join("%s %s" % item for item in info.items()), flush=True)
     summary, code = guarded(lambda: bench(args.runs), remove_lab)
     if code:

@@ -159,6 +159,19 @@ def test_strict_mode_fails_a_run_that_skipped_an_unreachable_host_after_doing_th
     assert "Show the cluster (docker node ls)" in strict.stdout
 
 
+def test_a_paused_host_counts_as_unreachable_instead_of_holding_the_run(inventory):
+    # SSH connects to a paused host and then nothing answers: without a bound the run would wait for ever.
+    subprocess.run(["docker", "pause", "swarmplane-%s-worker-2" % LAB], check=True)
+    try:
+        strict = run_playbook(inventory, "-e", "swarm_probe_timeout=3", "-e", "swarm_fail_on_unreachable=true")
+    finally:
+        subprocess.run(["docker", "unpause", "swarmplane-%s-worker-2" % LAB], check=True)
+    assert strict.returncode != 0
+    assert "host worker-2" in text(strict) and "no answer within 33 s: the SSH session opened" in text(strict)
+    assert "this run skipped unreachable hosts: worker-2" in text(strict)
+    assert {h: n for h, n in changed(strict).items() if n} == {}
+
+
 def test_reset_leaves_no_swarm_state_on_any_host_and_a_second_reset_changes_nothing(inventory):
     result = run_playbook(inventory, "-e", "skip_confirmation=true", playbook="reset.yml")
     assert result.returncode == 0, result.stdout[-3000:]
