@@ -13,6 +13,7 @@ from ansible_collections.swarmplane.cluster.plugins.filter.swarm import (
     _strip_port,
     _unreachable,
     leader_first,
+    quorum_arithmetic,
     swarm_advertise_address,
     swarm_live_managers,
 )
@@ -164,21 +165,11 @@ def _quorum_errors(nodes, leaving):
         ]
     if reachable_after < _quorum(count_after):
         down = [r.get("hostname") or r.get("id") for r in rows if not _is_reachable_manager(r)]
+        change = "removing %s" % ("it" if len(leaving) == 1 else "them")
         return [
-            "removing %s would cost the swarm its quorum: it has %d managers, %d reachable%s; without %s it would "
-            "have %d managers of which %d reachable, and %d managers need %d reachable (a majority). Nothing was "
-            "changed. Fix: bring the unreachable managers back first, or remove fewer managers in one run."
-            % (
-                names,
-                count,
-                reachable,
-                " (unreachable: %s)" % ", ".join(down) if down else "",
-                names,
-                count_after,
-                reachable_after,
-                count_after,
-                _quorum(count_after),
-            )
+            "removing %s would cost the swarm its quorum: %s. Nothing was changed. Fix: bring the unreachable managers "
+            "back first, or remove fewer managers in one run."
+            % (names, quorum_arithmetic(count, reachable, down, change, count_after, reachable_after))
         ]
     return []
 

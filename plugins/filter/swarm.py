@@ -336,6 +336,25 @@ def _quorum(managers):
     return managers // 2 + 1
 
 
+def quorum_arithmetic(count, reachable, down, change, count_after, reachable_after):
+    """The arithmetic of a membership change refused for the quorum, as its message says it: the managers now (down:
+    the names of those not reachable), and what `change` would leave."""
+    return (
+        "it has %d managers, %d reachable%s; %s would leave %d managers of which %d reachable, and %d managers need %d "
+        "reachable (a majority)"
+        % (
+            count,
+            reachable,
+            " (unreachable: %s)" % ", ".join(down) if down else "",
+            change,
+            count_after,
+            reachable_after,
+            count_after,
+            _quorum(count_after),
+        )
+    )
+
+
 def _is_reachable_manager(row):
     return row.get("manager_status") in ("Leader", "Reachable")
 
@@ -406,18 +425,10 @@ def _membership_errors(groups, hostvars, hosts, bootstrap_vars):
     if reachable_after < _quorum(count_after):
         down = [r.get("hostname") or r.get("id") for r in rows if r.get("id") not in up]
         return [
-            "this run would cost the swarm its quorum: it has %d managers, %d reachable%s; demoting %s would leave "
-            "%d managers of which %d reachable, and %d managers need %d reachable (a majority). Nothing was changed. "
-            "Fix: bring %s back first (start its engine, unlock it), or keep %s under 'managers', then re-run."
+            "this run would cost the swarm its quorum: %s. Nothing was changed. Fix: bring %s back first (start its "
+            "engine, unlock it), or keep %s under 'managers', then re-run."
             % (
-                count,
-                reachable,
-                " (unreachable: %s)" % ", ".join(down) if down else "",
-                names,
-                count_after,
-                reachable_after,
-                count_after,
-                _quorum(count_after),
+                quorum_arithmetic(count, reachable, down, "demoting %s" % names, count_after, reachable_after),
                 ", ".join(down) or "the unreachable managers",
                 names,
             )
@@ -493,12 +504,14 @@ def swarm_reconcile_plan(nodes, hosts, hostvars, managers, node_ids):
 
 
 def swarm_stale_nodes(nodes, hosts, node_ids):
-    """Worker entries left behind by inventory hosts that joined again under a new node ID.
+    """Entries left behind by inventory hosts that joined again under a new node ID: [{node, host, role}].
 
     An entry is stale when another node ID has the same hostname and address as the host's current node:
     the same machine, which can never come back under the old ID. Right after the re-join the manager may
     still list the old entry as Ready, so the status is not what decides. Two machines that share a
-    hostname but not an address are left alone.
+    hostname but not an address are left alone. An old manager entry (a manager that left with --force without
+    being demoted) still counts in the raft: its role says it must be demoted before it is removed; one the raft
+    still lists as reachable is never taken for stale.
     """
     by_id = {n.get("id"): n for n in nodes or []}
     stale = []
@@ -511,9 +524,9 @@ def swarm_stale_nodes(nodes, hosts, node_ids):
                 node.get("id") != current["id"]
                 and node.get("hostname") == current.get("hostname")
                 and node.get("address") == current.get("address")
-                and node.get("role") == "worker"
+                and not _is_reachable_manager(node)
             ):
-                stale.append(dict(node=node["id"], host=host))
+                stale.append(dict(node=node["id"], host=host, role=node.get("role") or "worker"))
     return stale
 
 

@@ -79,10 +79,16 @@ def test_removing_managers_below_quorum_is_refused_with_the_arithmetic():
     hv = hostvars(m1=probe("m1", manager=True, nodes=nodes))
     plan = swarm_removal_plan(["m2"], GROUPS, hv, ALL)
     assert plan["errors"] == [
-        "removing m2 would cost the swarm its quorum: it has 3 managers, 2 reachable (unreachable: m3); without m2 it "
-        "would have 2 managers of which 1 reachable, and 2 managers need 2 reachable (a majority). Nothing was "
+        "removing m2 would cost the swarm its quorum: it has 3 managers, 2 reachable (unreachable: m3); removing it "
+        "would leave 2 managers of which 1 reachable, and 2 managers need 2 reachable (a majority). Nothing was "
         "changed. Fix: bring the unreachable managers back first, or remove fewer managers in one run."
     ]
+    two = swarm_removal_plan(["m1", "m2"], GROUPS, dict(hv, m3=probe("m3", manager=True, nodes=nodes)), ALL)
+    assert (
+        "removing m1, m2 would cost the swarm its quorum: it has 3 managers, 2 reachable (unreachable: m3); "
+        in (two["errors"][0])
+        and "removing them would leave 1 managers of which 0 reachable" in two["errors"][0]
+    )
 
 
 def test_removing_every_manager_is_refused():

@@ -659,8 +659,22 @@ def test_old_entry_of_a_rejoined_host_is_stale_even_before_it_is_marked_down():
         {"id": "mgr", "hostname": "manager-1", "address": "10.0.0.2", "status": "Ready", "role": "manager"},
     ]
     stale = swarm_stale_nodes(nodes, ["w1", "m1", "w9"], {"w1": "new", "m1": "mgr", "w9": ""})
-    # Not the machine with another address, not a manager (that needs a demotion first).
-    assert stale == [{"node": "old", "host": "w1"}]
+    # Not the machine with another address; the old manager entry with its role (it is demoted before removal).
+    assert stale == [
+        {"node": "old", "host": "w1", "role": "worker"},
+        {"node": "oldmgr", "host": "m1", "role": "manager"},
+    ]
+
+
+def test_an_old_manager_entry_the_raft_still_lists_as_reachable_is_never_stale():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_stale_nodes
+
+    nodes = [
+        {"id": "a", "hostname": "manager-1", "address": "10.0.0.2", "role": "manager", "manager_status": "Reachable"},
+        {"id": "b", "hostname": "manager-1", "address": "10.0.0.2", "role": "manager", "manager_status": "Leader"},
+        {"id": "c", "hostname": "manager-1", "address": "10.0.0.2", "role": "manager", "manager_status": "Unreachable"},
+    ]
+    assert swarm_stale_nodes(nodes, ["m1"], {"m1": "b"}) == [{"node": "c", "host": "m1", "role": "manager"}]
 
 
 # --------------------------------------------------------------------------- membership: hosts outside both groups

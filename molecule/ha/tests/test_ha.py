@@ -7,7 +7,8 @@
 4. cluster.yml with the manager reachable again starts its engine and brings it back;
 5. a worker running a task is removed while a client polls the other replica's host-mode port;
 6. scale.yml brings it back without a stale entry;
-7. a manager is removed (demoted first) and comes back;
+7. a manager is removed (demoted first) and comes back; one that left by hand without a demotion joins again and
+   its old entry is demoted and removed;
 8. reset.yml leaves no swarm state;
 9. a cluster.yml run killed (SIGKILL) during the joins: a re-run converges, a third changes nothing.
 
@@ -284,7 +285,7 @@ def test_taking_a_second_manager_away_while_one_is_down_is_refused_with_the_arit
         result = play("remove-node.yml", "-e", "node=manager-2", "-e", "skip_confirmation=true")
         expected = (
             "removing manager-2 would cost the swarm its quorum: it has 3 managers, 2 reachable (unreachable: "
-            "manager-3); without manager-2 it would have 2 managers of which 1 reachable, and 2 managers need 2 "
+            "manager-3); removing it would leave 2 managers of which 1 reachable, and 2 managers need 2 "
             "reachable (a majority). Nothing was changed."
         )
     else:
@@ -360,6 +361,22 @@ def test_removing_a_manager_demotes_it_first_keeps_the_quorum_and_it_comes_back(
     assert set(back.changed) == {"manager-3"}
     rows = wait_until(lambda: rows_without_leadership(node_ls()) == healthy_rows() and node_ls(), "every node Ready")
     assert manager_statuses(rows) == ["Leader", "Reachable", "Reachable"] and len(rows) == len(HOSTS)
+
+
+def test_a_manager_that_left_by_hand_without_a_demotion_joins_again_and_its_old_entry_is_demoted_and_removed():
+    old_id = on("manager-3", "docker info --format '{{.Swarm.NodeID}}'").stdout.strip()
+    on("manager-3", "docker swarm leave --force")
+    wait_until(lambda: ("manager-3", "Down") in {r[:2] for r in node_ls()}, "the old manager-3 entry to be Down")
+    result = succeeded(play("cluster.yml"))
+    for task in ("Demote the stale manager entries", "Remove the stale Down entries"):
+        said = result.stdout.split(task, 1)[1].split("TASK [", 1)[0]
+        assert "changed: " in said and "(item=manager-3 (old node %s))" % old_id in said, said
+    rows = wait_until(lambda: rows_without_leadership(node_ls()) == healthy_rows() and node_ls(), "every node Ready")
+    assert manager_statuses(rows) == ["Leader", "Reachable", "Reachable"] and len(rows) == len(HOSTS)
+    raft = on("manager-1", "docker info --format '{{.Swarm.Managers}} {{.Swarm.Nodes}}'").stdout.split()
+    assert raft == ["3", "5"], raft  # the old entry no longer counts in the raft
+    again = play("cluster.yml")
+    assert again.returncode == 0 and set(again.changed.values()) == {0}, again.changed
 
 
 # --------------------------------------------------------------------------- 8-9. reset, and a killed run
