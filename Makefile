@@ -10,14 +10,15 @@ VM_MANAGERS ?= 1
 VM_WORKERS ?= 1
 VM_LOADBALANCERS ?= 1
 
-.PHONY: help setup venv engine image vm-tools vm-image web-images lab lab-down lab-vm lab-vm-down lint unit integration molecule test bench clean
+.PHONY: help setup venv engine image vm-tools vm-image web-images lab lab-down lab-vm lab-vm-down lint unit sanity integration molecule test bench ee-context clean
 
 help:
 	@echo "make lab        local cluster of container hosts + cluster.yml (LAB_MANAGERS=$(LAB_MANAGERS) LAB_WORKERS=$(LAB_WORKERS))"
 	@echo "make lab-down   remove the lab"
 	@echo "make lab-vm     qemu VMs with Debian's kernel + cluster.yml (VM_MANAGERS=$(VM_MANAGERS) VM_WORKERS=$(VM_WORKERS) VM_LOADBALANCERS=$(VM_LOADBALANCERS))"
 	@echo "make lab-vm-down  remove the VM lab"
-	@echo "make test       linters, unit tests, integration tests, Molecule scenarios"
+	@echo "make test       linters, unit tests, ansible-test sanity, integration tests, Molecule scenarios"
+	@echo "make ee-context build context of the AWX execution environment (execution-environment.yml) in context/"
 	@echo "make bench      timings of cluster.yml, services.yml, adding/removing a node and the kernel data plane, written to docs/benchmarks.md"
 
 venv:
@@ -65,6 +66,18 @@ lint: venv
 unit: venv
 	pytest -q tests/unit
 
+# ansible-test sanity on the built collection (scripts/ansible-test-sanity.sh: offline pip bootstrap, temporary tree).
+sanity: venv
+	scripts/ansible-test-sanity.sh
+
+# The build context of the execution environment for AWX (execution-environment.yml) in context/; building the
+# image from it (ansible-builder build, or docker build context/) needs the base image's registry.
+ee-context: venv
+	rm -rf dist context
+	ansible-galaxy collection build --output-path dist .
+	mv dist/swarmplane-cluster-*.tar.gz dist/swarmplane-cluster.tar.gz
+	ansible-builder create -f execution-environment.yml -c context
+
 integration: setup
 	pytest -q tests/integration
 
@@ -72,7 +85,7 @@ integration: setup
 molecule: setup vm-image web-images
 	cd $(CURDIR) && molecule test --all
 
-test: lint unit integration molecule
+test: lint unit sanity integration molecule
 
 bench: setup vm-image web-images
 	python3 bench/cluster_bench.py

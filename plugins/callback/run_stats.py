@@ -47,11 +47,18 @@ class CallbackModule(CallbackBase):
             self.tasks.append(self.current)
             self.current = None
 
-    def v2_playbook_on_task_start(self, task, is_conditional):
+    def _open_task(self, task, handler=False):
         self._close_task()
         self.current = dict(name=task.get_name(), _start=time.monotonic())
+        if handler:
+            self.current["handler"] = True
 
-    v2_playbook_on_handler_task_start = v2_playbook_on_task_start
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._open_task(task)
+
+    # Handlers start through their own hook, without is_conditional: their time is their own, not the task before.
+    def v2_playbook_on_handler_task_start(self, task):
+        self._open_task(task, handler=True)
 
     def _count(self, result, outcome):
         host = self.hosts.setdefault(result._host.get_name(), dict(ran=0, changed=0, skipped=0, failed=0))
