@@ -56,6 +56,8 @@ options:
     type: bool
     default: false
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Returns the name a real run would create, also on a swarm without a naming key yet.

@@ -70,7 +70,7 @@ def fabric_members(groups):
 def _ipv4(value):
     """The IPv4 address in value (an address, or address/prefix), or None."""
     try:
-        return str(ipaddress.IPv4Address(str(value).split("/")[0]))
+        return str(ipaddress.IPv4Address(str(value).split("/", maxsplit=1)[0]))
     except ValueError:
         return None
 

@@ -118,7 +118,7 @@ requirements:
   - C(ssh) on the controller; the C(docker) CLI on the manager.
   - With O(manager=local), the Docker SDK for Python on the controller.
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""

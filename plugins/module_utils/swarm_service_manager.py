@@ -849,7 +849,7 @@ def timestamp(text):
         return 0
     from datetime import datetime, timezone
 
-    whole, _, fraction = text.rstrip("Z").partition(".")
+    whole, dummy, fraction = text.rstrip("Z").partition(".")
     moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
     return moment.timestamp() + float("0." + (fraction or "0"))
 
@@ -902,7 +902,7 @@ SERVICE_OPTIONS = dict(
     rollback_config=dict(type="dict"),
     healthcheck=dict(type="dict"),
     mounts=dict(type="list", elements="dict"),
-    secrets=dict(type="list", elements="dict"),
+    secrets=dict(type="list", elements="dict", no_log=False),  # references to swarm secrets, never their data
     configs=dict(type="list", elements="dict"),
     endpoint_mode=dict(type="str", choices=["vip", "dnsrr"]),
     hostname=dict(type="str"),
@@ -919,7 +919,7 @@ PLANNED_OPTION = dict(
         type="dict",
         options=dict(
             networks=dict(type="list", elements="str", default=[]),
-            secrets=dict(type="list", elements="str", default=[]),
+            secrets=dict(type="list", elements="str", default=[], no_log=False),  # secret names
             configs=dict(type="list", elements="str", default=[]),
         ),
     )

@@ -462,7 +462,7 @@ def constraint_matches(constraint, node):
     engine's rules: keys and values compare without case, except label names; a missing value is ''."""
     for operator in ("==", "!="):
         if operator in constraint:
-            key, _, value = (part.strip() for part in constraint.partition(operator))
+            key, dummy, value = (part.strip() for part in constraint.partition(operator))
             break
     else:
         return False

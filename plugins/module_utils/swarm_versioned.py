@@ -620,12 +620,12 @@ class VersionedObjectManager:
             removed.append(object_name(version))
         result = dict(
             changed=bool(removed),
-            versions=[object_name(v) for v, _, _ in kept],
+            versions=[object_name(entry[0]) for entry in kept],
             pruned=removed,
             services=self._users_of_any(versions, services),
             diff=dict(
                 before=dict(versions=version_rows(versions)),
-                after=dict(versions=version_rows([v for v, _, _ in kept])),
+                after=dict(versions=version_rows([entry[0] for entry in kept])),
             ),
         )
         if kept:
@@ -640,7 +640,7 @@ class VersionedObjectManager:
             self.name,
             "this version is" if len(kept) == 1 else "these versions are",
             "; ".join("%s (%s)" % (object_name(v), need_text(u, r)) for v, u, r in kept),
-            refusal_fix(self.kind, any(u for _, u, _ in kept), any(r and not u for _, u, r in kept)),
+            refusal_fix(self.kind, any(entry[1] for entry in kept), any(entry[2] and not entry[1] for entry in kept)),
             " (the unused versions %s %s removed)"
             % (", ".join(removed), "would be" if self.module.check_mode else "were")
             if removed

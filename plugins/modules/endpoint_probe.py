@@ -55,14 +55,18 @@ options:
     description: Seconds allowed for each connection and reply.
     type: float
     default: 3
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Sends its requests in check mode too; it changes nothing.
   diff_mode:
     support: none
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""
@@ -118,7 +122,7 @@ def request_once(host, port, mode, path, timeout):
 
 def probe_endpoint(endpoint, requests, mode, path, timeout, send=request_once):
     replies, errors = {}, []
-    for _ in range(requests):
+    for _attempt in range(requests):
         try:
             reply = send(endpoint["host"], endpoint["port"], mode, path, timeout)
         except (OSError, http.client.HTTPException) as exc:

@@ -51,13 +51,17 @@ options:
     description: File with the sysctls to apply at boot.
     type: path
     default: /etc/sysctl.d/90-swarmplane.conf
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
   diff_mode:
     support: full
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""

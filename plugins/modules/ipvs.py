@@ -25,7 +25,7 @@ notes:
     the whole table, including each real server's active connections (which C(ipvsadm -S) does not print and
     draining needs), and applies every change with its own acknowledgement, so an error names the exact rule.
     No process is spawned per rule. Targets need nothing from PyPI (Debian 12's python3-pyroute2 0.7.2 has no
-    IPVS support). RV(diff) and RV(changes) use ipvsadm's restore syntax, so the output reads like C(ipvsadm -S -n).
+    IPVS support). C(diff) and RV(changes) use ipvsadm's restore syntax, so the output reads like C(ipvsadm -S -n).
   - Only mainline schedulers are accepted; one whose kernel module (C(ip_vs_<name>)) is missing fails before
     anything is changed.
   - With O(bind_interface), every declared service address is also held, as a host address (/32 or /128), by that
@@ -132,7 +132,11 @@ options:
   bind_interface:
     description: Interface (a dummy interface, created if missing) that holds every declared service address.
     type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Reports the changes and drains without waiting or changing anything.
@@ -140,7 +144,7 @@ attributes:
     support: full
     details: Before and after tables in C(ipvsadm -S -n) syntax.
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""
@@ -466,7 +470,9 @@ class Plan:
         return lines
 
     def summary(self):
-        count = lambda cmd: sum(1 for op in self.apply if op[0] == cmd)  # noqa: E731
+        def count(cmd):
+            return sum(1 for op in self.apply if op[0] == cmd)
+
         return dict(
             services_added=count(CMD_NEW_SERVICE),
             services_updated=count(CMD_SET_SERVICE),

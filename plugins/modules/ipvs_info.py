@@ -30,14 +30,18 @@ options:
     description: Fail when the kernel has no IPVS or the namespace does not exist; when false, report it.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""

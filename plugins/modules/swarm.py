@@ -70,7 +70,7 @@ options:
     description:
       - Join tokens to replace with new ones, for V(present) on a manager (C(docker swarm join-token --rotate)).
         Nodes that already joined are not affected; the old tokens stop working for new joins.
-      - Rotates every time it is given: pass it only when a rotation is wanted.
+      - Rotates every time it is given, so pass it only when a rotation is wanted.
     type: list
     elements: str
     choices: [worker, manager]
@@ -148,8 +148,11 @@ options:
     type: int
     default: 60
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - swarmplane.cluster.engine
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
   diff_mode:
@@ -157,7 +160,7 @@ attributes:
 requirements:
   - Docker engine with swarm support (API 1.30 or newer)
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""

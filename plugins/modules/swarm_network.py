@@ -86,8 +86,11 @@ options:
     type: int
     default: 60
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - swarmplane.cluster.engine
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
   diff_mode:
@@ -96,7 +99,7 @@ notes:
   - A recreate updates each service twice (detached, then attached again), so afterwards a service's previous spec
     (what C(docker service rollback) returns to) is the spec without the network.
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""
@@ -408,10 +411,10 @@ def mtu_problems(body):
 def summarise(problems):
     """(what, fix) of [(problem, fix)]: the problems joined, each fix once."""
     fixes = []
-    for _, fix in problems:
+    for _problem, fix in problems:
         if fix not in fixes:
             fixes.append(fix)
-    return "; ".join(p for p, _ in problems), "; ".join(fixes)
+    return "; ".join(p[0] for p in problems), "; ".join(fixes)
 
 
 def create_command(body):
@@ -864,9 +867,9 @@ class NetworkManager:
                 % (
                     self.name,
                     new["Id"],
-                    ", ".join(d.service for d, _ in not_attached),
-                    "; ".join(why for _, why in not_attached),
-                    "; ".join(attach_command(self.name, d) for d, _ in not_attached),
+                    ", ".join(d[0].service for d in not_attached),
+                    "; ".join(d[1] for d in not_attached),
+                    "; ".join(attach_command(self.name, d[0]) for d in not_attached),
                 ),
                 **dict(result, touched=done.touched(), network=network_view(new)),
             )
@@ -979,10 +982,10 @@ class NetworkManager:
             return "%s Undo incomplete: %s%s could not be attached to it again (%s).%s Fix: %s; %s; then run again." % (
                 head,
                 network_note,
-                ", ".join(d.service for d, _ in not_attached),
-                "; ".join(why for _, why in not_attached),
+                ", ".join(d[0].service for d in not_attached),
+                "; ".join(d[1] for d in not_attached),
                 touched,
-                "; ".join(attach_command(self.name, d) for d, _ in not_attached),
+                "; ".join(attach_command(self.name, d[0]) for d in not_attached),
                 failure.fix,
             )
         kept = [d.service for d in done.detached if d.service_id in done.not_touched]

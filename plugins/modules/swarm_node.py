@@ -92,14 +92,17 @@ options:
     elements: str
     default: []
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - swarmplane.cluster.engine
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
   diff_mode:
     support: full
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""
@@ -651,7 +654,7 @@ class NodeManager:
         try:
             nodes = self.client.attempt("listing the nodes (docker node ls)", self.client.api.nodes)
             services = self.client.attempt("listing the services (docker service ls)", self.client.api.services)
-            _, tasks = self._services_and_tasks(
+            dummy, tasks = self._services_and_tasks(
                 node_id, select(services), attempt=self.client.attempt, services=services
             )
         except EngineError as exc:  # a leader election answers nothing for a moment

@@ -27,10 +27,11 @@ options:
       - Binary values are best given base64-encoded, with O(data_is_b64=true).
     type: str
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - swarmplane.cluster.versioned
   - swarmplane.cluster.engine
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 seealso:
   - module: swarmplane.cluster.swarm_config
 """

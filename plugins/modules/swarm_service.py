@@ -23,16 +23,19 @@ description:
     so (RV(rebuilt)), and the result reports the outage (RV(outage)).
   - The values of O(env) are never shown (results, diffs, errors, the module's invocation).
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - swarmplane.cluster.service
   - swarmplane.cluster.engine
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Reports the whole plan; a network, secret or config named in O(planned) counts as created.
   diff_mode:
     support: full
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""
@@ -67,7 +70,7 @@ outcome:
   description:
     - What the run did to the service. C(unchanged); C(would change) (check mode); C(changed); C(rolled back)
       (the change failed and what was there before runs again, or a new service was removed again);
-      C(failed) (the change failed and could not be fully undone; RV(msg) says what is left); C(gone) (the
+      C(failed) (the change failed and could not be fully undone; C(msg) says what is left); C(gone) (the
       change failed and the service was removed outside the run before it could be rolled back).
   returned: always
   type: str

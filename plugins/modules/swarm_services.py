@@ -15,23 +15,26 @@ description:
   - Plans every service first (live spec, unknown networks, secrets and configs, published ports used by other
     services, rebuilds that cannot work); if any has an error, none is changed and every error is reported.
   - Then sends the changes in list order and waits for all changed services together. If the engine refuses a
-    change, no later service is sent (their RV(services[].outcome) is C(not applied)); the services sent
+    change, no later service is sent (their C(outcome) of each entry of RV(services) is C(not applied)); the services sent
     before it are still waited for, and rolled back if they fail.
   - A service that does not converge is undone as M(swarmplane.cluster.swarm_service) does (an update rolled
     back, a new service removed, a rebuild undone); the run fails naming every service that failed, and
-    reports the outcome of each. RV(changed) is true when anything was sent to the engine.
+    reports the outcome of each. C(changed) is true when anything was sent to the engine.
   - The values of C(env) are never shown (results, diffs, errors, the module's invocation).
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - swarmplane.cluster.service.batch
   - swarmplane.cluster.engine
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Reports the whole plan; a network, secret or config named in O(planned) counts as created.
   diff_mode:
     support: full
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""

@@ -91,7 +91,11 @@ options:
         (V(/var/run/docker/netns/ingress_sbox)). Unset, the host's own namespace.
       - A namespace that does not exist fails the task before anything changes.
     type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Reports what would change, including whether the interface would be recreated, and changes nothing.
@@ -101,7 +105,7 @@ attributes:
 notes:
   - Runs as root (or with CAP_NET_ADMIN and, for O(netns), CAP_SYS_ADMIN).
 author:
-  - swarmplane contributors
+  - swarmplane contributors (@swarmplane)
 """
 
 EXAMPLES = r"""

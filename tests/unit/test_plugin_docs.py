@@ -126,3 +126,16 @@ def test_spec_mismatches_names_the_option_and_the_key():
         "a.type: documented 'str', argument_spec 'int'",
         "b.c.default: documented None, argument_spec 1",
     ]
+
+
+@pytest.mark.parametrize("variable", ["DOCUMENTATION", "BATCH"])
+def test_the_composed_service_fragments_pass_yamllint(variable):
+    # ansible-test's yamllint reads string literals only; these fragments are composed, so they are linted here.
+    from yamllint import linter
+    from yamllint.config import YamlLintConfig
+
+    from ansible_collections.swarmplane.cluster.plugins.doc_fragments import service
+
+    config = YamlLintConfig("extends: default\nrules: {document-start: disable, line-length: {max: 160}}")
+    problems = list(linter.run(getattr(service.ModuleDocFragment, variable), config))
+    assert problems == []
