@@ -164,6 +164,8 @@ def fabric_plan(groups, hostvars):
                 "host %s: no underlay address is known (unreachable, and ansible_host is not an IPv4 address); it is "
                 "left out of the fabric's peers this run. Fix: set fabric_underlay_addr for it." % host
             )
+    # A full mesh: every member lists every other underlay address (the output itself grows as hosts squared).
+    every_underlay = sorted({u[0] for u in underlays.values() if u[0]})
     for host in hosts:
         local, device = underlays[host]
         if local is not None and host in addresses:
@@ -171,7 +173,7 @@ def fabric_plan(groups, hostvars):
                 address="%s/%d" % (ipaddress.IPv4Address(addresses[host]), network.prefixlen),
                 local=local,
                 device=device,
-                peers=sorted({u[0] for h, u in underlays.items() if h != host and u[0] and u[0] != local}),
+                peers=[a for a in every_underlay if a != local],
             )
     return plan
 

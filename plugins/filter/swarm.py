@@ -266,11 +266,13 @@ def swarm_preflight(groups, hostvars, play_hosts, lookup=None):
     warnings = []
     managers = list(groups.get("managers") or [])
     workers = list(groups.get("workers") or [])
-    hosts = [h for h in managers + workers if h in play_hosts]
-    if managers and hosts and not any(h in managers for h in hosts):
+    probed = set(play_hosts)
+    hosts = [h for h in managers + workers if h in probed]
+    if managers and hosts and not set(hosts) & set(managers):
         errors.append(_no_manager_error(hosts, managers, lookup))
     live = swarm_live_managers(managers, hostvars, play_hosts)
     unreachable = [h for h in hosts if _unreachable(hostvars[h])]
+    down = set(unreachable)
     for host in unreachable:
         message = "host %s (%s) is unreachable: %s" % (
             host,
@@ -285,7 +287,7 @@ def swarm_preflight(groups, hostvars, play_hosts, lookup=None):
         else:
             warnings.append(message + "; it is skipped in this run (the rest of the cluster is handled).")
     for host in hosts:
-        if host not in unreachable:
+        if host not in down:
             errors.extend(_host_errors(host, hostvars[host]))
     clusters = {}
     for host in live:
@@ -299,8 +301,9 @@ def swarm_preflight(groups, hostvars, play_hosts, lookup=None):
     elif not any(_probe(hostvars[h]).get("nodes_error") for h in live):
         # With no live manager every host already in a swarm is in someone else's.
         known = {n.get("id") for n in _probe(hostvars[live[0]]).get("nodes") or []} if live else set()
+        skipped = down | set(live)
         for host in hosts:
-            if host in unreachable or host in live:
+            if host in skipped:
                 continue
             probe = _probe(hostvars[host])
             if probe.get("in_swarm") and probe.get("node_id") not in known:
@@ -312,7 +315,7 @@ def swarm_preflight(groups, hostvars, play_hosts, lookup=None):
                 )
     if live:
         bootstrap = swarm_bootstrap_host(managers, hostvars, play_hosts)
-        reachable = [h for h in hosts if h not in unreachable]
+        reachable = [h for h in hosts if h not in down]
         errors.extend(_membership_errors(groups, hostvars, reachable, hostvars[bootstrap]))
     if hosts:
         errors.extend(_vault_errors(hostvars[hosts[0]]))
@@ -514,18 +517,16 @@ def swarm_stale_nodes(nodes, hosts, node_ids):
     still lists as reachable is never taken for stale.
     """
     by_id = {n.get("id"): n for n in nodes or []}
+    by_machine = {}  # (hostname, address) -> the nodes listed for it, in list order
+    for node in nodes or []:
+        by_machine.setdefault((node.get("hostname"), node.get("address")), []).append(node)
     stale = []
     for host in hosts:
         current = by_id.get(node_ids.get(host))
         if current is None:
             continue
-        for node in nodes or []:
-            if (
-                node.get("id") != current["id"]
-                and node.get("hostname") == current.get("hostname")
-                and node.get("address") == current.get("address")
-                and not _is_reachable_manager(node)
-            ):
+        for node in by_machine.get((current.get("hostname"), current.get("address")), []):
+            if node.get("id") != current["id"] and not _is_reachable_manager(node):
                 stale.append(dict(node=node["id"], host=host, role=node.get("role") or "worker"))
     return stale
 
@@ -655,22 +656,19 @@ def _member_addresses(host, host_vars, hostvars):
 
 
 def _members(groups):
-    hosts = []
-    for host in list(groups.get("managers") or []) + list(groups.get("workers") or []):
-        if host not in hosts:
-            hosts.append(host)
-    return hosts
+    """managers then workers, each host once, in inventory order."""
+    return list(dict.fromkeys(list(groups.get("managers") or []) + list(groups.get("workers") or [])))
 
 
 def swarm_member_addresses(groups, hostvars):
     """The addresses the inventory's swarm hosts reach each other from (see _member_addresses for the sources, best
     first). Hosts whose address is not known are not in the list: swarm_unresolved_members names them, and the
     firewall then deletes no rule (a member down in this run keeps its access for when it returns)."""
-    addresses = []
+    addresses = {}  # an ordered set
     for host in _members(groups):
         found, _why = _member_addresses(host, hostvars[host], hostvars)
-        addresses.extend(a for a in found if a not in addresses)
-    return addresses
+        addresses.update(dict.fromkeys(found))
+    return list(addresses)
 
 
 def swarm_unresolved_members(groups, hostvars):
