@@ -91,6 +91,7 @@ bench: setup vm-image web-images
 	python3 bench/cluster_bench.py
 	python3 bench/services_bench.py
 	python3 bench/lifecycle_bench.py
+	python3 bench/filters_bench.py
 	python3 bench/kernel_bench.py
 
 clean: lab-down lab-vm-down
