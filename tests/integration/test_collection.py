@@ -137,8 +137,8 @@ def test_the_execution_environment_context_holds_the_collection_and_only_what_it
     # no Python package beyond ansible-core, ssh for the inventory plugin; none of the development pins.
     config = tmp_path / "ansible.cfg"
     config.write_text("[defaults]\n")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(config))
     installed = tmp_path / "collections"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(config), ANSIBLE_COLLECTIONS_PATH=str(installed))
     run(
         "ansible-galaxy",
         "collection",
