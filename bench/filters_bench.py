@@ -44,6 +44,7 @@ from benchlib import BenchError, guarded, machine, secs, write_section
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
 
 from ansible_collections.swarmplane.cluster.plugins.filter import dataplane, lifecycle, services, swarm  # noqa: E402
+from ansible_collections.swarmplane.cluster.plugins.modules.swarm_info import unavailable_result  # noqa: E402
 
 START, END = "<!-- filters-bench:start -->", "<!-- filters-bench:end -->"
 LEADER = "manager-1"
@@ -189,16 +190,7 @@ def build(size, down_share=0.0):
         hostvars[host] = host_vars
     for lb in balancers:
         probe = dict(
-            changed=False,
-            docker_available=False,
-            docker_error="no engine listens on unix:///var/run/docker.sock",
-            swarm_state="inactive",
-            in_swarm=False,
-            is_manager=False,
-            node_id="",
-            node_addr="",
-            cluster_id="",
-            remote_managers=[],
+            unavailable_result("no engine listens on unix:///var/run/docker.sock"),
             host=host_facts(addresses[lb], fabric[lb]),
         )
         hostvars[lb] = dict(

@@ -244,8 +244,7 @@ def test_an_already_drained_node_with_nothing_on_it_is_unchanged_at_once():
     assert swarm.clock.sleeps == sleeps and swarm.writes == writes
 
 
-def test_a_task_pinned_to_the_node_fails_the_drain_at_once_naming_it_and_the_node_stays_drained():
-    swarm = fake_swarm()
+def deploy_db_pinned_to_worker_1(swarm):
     swarm.deploy(
         "db",
         Mode=dict(Replicated=dict(Replicas=1)),
@@ -254,6 +253,11 @@ def test_a_task_pinned_to_the_node_fails_the_drain_at_once_naming_it_and_the_nod
             Placement=dict(Constraints=["node.hostname==worker-1"]),
         ),
     )
+
+
+def test_a_task_pinned_to_the_node_fails_the_drain_at_once_naming_it_and_the_node_stays_drained():
+    swarm = fake_swarm()
+    deploy_db_pinned_to_worker_1(swarm)
     swarm.deploy("web", Mode=dict(Replicated=dict(Replicas=3)))
     with pytest.raises(Failed) as failed:
         run_node(swarm, node="worker-1", availability="drain", drain_wait=True)
@@ -292,14 +296,7 @@ def test_a_drain_that_does_not_finish_in_time_fails_naming_what_is_short():
 def test_check_mode_drains_nothing_waits_for_nothing_and_says_what_would_move_or_stick():
     swarm = fake_swarm()
     swarm.deploy("agent", Mode=dict(Global={}))
-    swarm.deploy(
-        "db",
-        Mode=dict(Replicated=dict(Replicas=1)),
-        TaskTemplate=dict(
-            ContainerSpec=dict(Image="registry.example/web:v1"),
-            Placement=dict(Constraints=["node.hostname==worker-1"]),
-        ),
-    )
+    deploy_db_pinned_to_worker_1(swarm)
     swarm.deploy("web", Mode=dict(Replicated=dict(Replicas=3)))
     writes = list(swarm.writes)
     result = run_node(swarm, check_mode=True, node="worker-1", availability="drain", drain_wait=True)
