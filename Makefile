@@ -78,12 +78,15 @@ ee-context: venv
 	mv dist/swarmplane-cluster-*.tar.gz dist/swarmplane-cluster.tar.gz
 	ansible-builder create -f execution-environment.yml -c context
 
+# A failed run names its failed tests again at the very end (scripts/test-failures.py), where CI's log tail shows them.
 integration: setup
-	pytest -q tests/integration
+	rm -f .results/integration.xml
+	pytest -q tests/integration --junitxml=.results/integration.xml || { python3 scripts/test-failures.py .results/integration.xml; exit 1; }
 
 # The kernel scenario boots qemu VMs from the cached VM image (lab/build-vm-image.sh).
 molecule: setup vm-image web-images
-	cd $(CURDIR) && molecule test --all
+	rm -f .results/molecule-*.xml
+	cd $(CURDIR) && molecule test --all || { python3 scripts/test-failures.py .results/molecule-*.xml; exit 1; }
 
 test: lint unit sanity integration molecule
 
