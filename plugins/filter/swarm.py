@@ -513,8 +513,9 @@ def swarm_stale_nodes(nodes, hosts, node_ids):
     the same machine, which can never come back under the old ID. Right after the re-join the manager may
     still list the old entry as Ready, so the status is not what decides. Two machines that share a
     hostname but not an address are left alone. An old manager entry (a manager that left with --force without
-    being demoted) still counts in the raft: its role says it must be demoted before it is removed; one the raft
-    still lists as reachable is never taken for stale.
+    being demoted) still counts in the raft: its role says it must be demoted before it is removed. An old manager
+    entry the raft lists as reachable is taken for stale only once its node is Down: the raft may call it reachable
+    because the machine's new manager answers at the same address, but a node that stopped sending heartbeats is gone.
     """
     by_id = {n.get("id"): n for n in nodes or []}
     by_machine = {}  # (hostname, address) -> the nodes listed for it, in list order
@@ -526,7 +527,7 @@ def swarm_stale_nodes(nodes, hosts, node_ids):
         if current is None:
             continue
         for node in by_machine.get((current.get("hostname"), current.get("address")), []):
-            if node.get("id") != current["id"] and not _is_reachable_manager(node):
+            if node.get("id") != current["id"] and (node.get("status") == "Down" or not _is_reachable_manager(node)):
                 stale.append(dict(node=node["id"], host=host, role=node.get("role") or "worker"))
     return stale
 

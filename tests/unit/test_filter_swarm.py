@@ -666,15 +666,27 @@ def test_old_entry_of_a_rejoined_host_is_stale_even_before_it_is_marked_down():
     ]
 
 
-def test_an_old_manager_entry_the_raft_still_lists_as_reachable_is_never_stale():
+def test_an_old_manager_entry_the_raft_lists_as_reachable_is_stale_only_once_its_node_is_down():
     from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_stale_nodes
 
     nodes = [
         {"id": "a", "hostname": "manager-1", "address": "10.0.0.2", "role": "manager", "manager_status": "Reachable"},
         {"id": "b", "hostname": "manager-1", "address": "10.0.0.2", "role": "manager", "manager_status": "Leader"},
         {"id": "c", "hostname": "manager-1", "address": "10.0.0.2", "role": "manager", "manager_status": "Unreachable"},
+        # The machine's new manager answers at the old entry's address, so the raft may still call it reachable.
+        {
+            "id": "d",
+            "hostname": "manager-1",
+            "address": "10.0.0.2",
+            "role": "manager",
+            "manager_status": "Reachable",
+            "status": "Down",
+        },
     ]
-    assert swarm_stale_nodes(nodes, ["m1"], {"m1": "b"}) == [{"node": "c", "host": "m1", "role": "manager"}]
+    assert swarm_stale_nodes(nodes, ["m1"], {"m1": "b"}) == [
+        {"node": "c", "host": "m1", "role": "manager"},
+        {"node": "d", "host": "m1", "role": "manager"},
+    ]
 
 
 # --------------------------------------------------------------------------- membership: hosts outside both groups

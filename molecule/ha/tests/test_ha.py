@@ -370,7 +370,7 @@ def test_a_manager_that_left_by_hand_without_a_demotion_joins_again_and_its_old_
     result = succeeded(play("cluster.yml"))
     for task in ("Demote the stale manager entries", "Remove the stale Down entries"):
         said = result.stdout.split(task, 1)[1].split("TASK [", 1)[0]
-        assert "changed: " in said and "(item=manager-3 (old node %s))" % old_id in said, said
+        assert "changed: " in said and "(item=manager-3 (old node %s))" % old_id in said, (said, node_ls())
     rows = wait_until(lambda: rows_without_leadership(node_ls()) == healthy_rows() and node_ls(), "every node Ready")
     assert manager_statuses(rows) == ["Leader", "Reachable", "Reachable"] and len(rows) == len(HOSTS)
     raft = on("manager-1", "docker info --format '{{.Swarm.Managers}} {{.Swarm.Nodes}}'").stdout.split()
