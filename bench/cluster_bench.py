@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
-"""How long cluster.yml takes on fresh lab hosts and on a no-op re-run, next to Ansible's own floor.
+"""cluster.yml next to a bare community.docker playbook (the peer), on the same fresh lab hosts, in the same run.
 
     make bench
     python3 bench/cluster_bench.py --sizes 3,10 --runs 3
 
-Every run removes and recreates the lab `bench` (lab/lab.py), then times, in this order:
+Every run removes and recreates the lab `bench` (lab/lab.py: engines installed, not started), then times, in order:
 
-    ping    ansible swarm -m ansible.builtin.ping: what any Ansible run costs on these hosts
-    fresh   cluster.yml on the fresh hosts: engine started, swarm formed
-    no-op   cluster.yml again, with nothing left to change (the bench fails if anything changes)
+    ping           ansible swarm -m ansible.builtin.ping: what any Ansible run costs on these hosts
+    fresh          cluster.yml on the fresh hosts: engines started and prepared, swarm formed
+    noop           cluster.yml again, with nothing left to change (the bench fails if anything changes)
+                   -- every host leaves the swarm (docker swarm leave --force; not timed), engines keep running --
+    peer fresh     bench/peer/swarm.yml: community.docker.docker_swarm init on the first manager, join the rest
+    peer noop      the peer again (must change nothing)
+                   -- every host leaves the swarm again --
+    fresh running  cluster.yml on hosts whose engines already run, as the peer gets them
 
-Each step starts without SSH ControlMasters (its own control_path_dir), so each pays its own SSH set-up,
-as a re-run more than ControlPersist seconds later would. The figures are printed and written to
-docs/benchmarks.md; the lab is removed at the end, also on failure or Ctrl-C.
+The peer's community.docker comes from the `ansible` package pinned in bench/peer/requirements.txt, installed with
+--no-deps into .cache/bench-peer/ (not the project's pins); both sides run on the project's ansible-core, ansible.cfg
+(pipelining, ControlPersist) and the run_stats callback. Each step starts without SSH ControlMasters (its own
+control_path_dir), so each pays its own SSH set-up. The figures are printed and written to docs/benchmarks.md with
+the ratios; the lab is removed at the end, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -49,19 +56,24 @@ from benchlib import (
 )
 
 LAB_NAME = "bench"
-STEP_TIMEOUT = 900
+PEER_DIR = REPO / ".cache" / "bench-peer"
+PEER_REQUIREMENTS = REPO / "bench" / "peer" / "requirements.txt"
+PEER_PLAYBOOK = "bench/peer/swarm.yml"
 
-STEPS = ("ping", "fresh", "noop")
-LABELS = {"ping": "ping floor", "fresh": "fresh formation", "noop": "no-op re-run"}
+STEPS = ("ping", "fresh", "noop", "peer_fresh", "peer_noop", "fresh_running")
+PLAYBOOK_STEPS = STEPS[1:]
+LABELS = {
+    "ping": "ping floor",
+    "fresh": "fresh formation",
+    "noop": "no-op re-run",
+    "peer_fresh": "peer: fresh",
+    "peer_noop": "peer: no-op",
+    "fresh_running": "fresh, engines running",
+}
 
-# Targets from the issue, for a 3-host lab (1 manager + 2 workers).
-TARGET_NOOP = 10.0
-TARGET_FRESH = 45.0
-# The anchor: a bare community.docker playbook measured on this machine type.
-PEER_NOOP = 1.6
-PEER_PING = (1.2, 1.5)
-PEER_RATIO = 1.2
-PEER_FACTOR = 2.0
+# Targets from the issue, as ratios to the peer measured in the same run.
+TARGET_NOOP_RATIO = 1.25
+TARGET_FRESH_RATIO = 2.0
 
 
 @dataclass
@@ -71,9 +83,6 @@ class Step:
     cpu: float  # CPU seconds (user + system) of the command and the children it waited for, on this machine
     stats: dict | None  # the run_stats JSON (playbook steps only)
     output: str
-
-
-# ---------------------------------------------------------------- helpers
 
 
 # ---------------------------------------------------------------- the lab
@@ -114,10 +123,14 @@ def timed_step(name, cmd, hosts, workdir, playbook):
     control_dir = workdir / ("cp-%s" % name)
     control_dir.mkdir()
     stats_path = workdir / ("%s.json" % name) if playbook else None
+    env = ansible_env(control_dir, stats_path)
+    if name.startswith("peer"):
+        # The peer's community.docker first; the project's path still serves the run_stats callback.
+        env["ANSIBLE_COLLECTIONS_PATH"] = "%s:%s" % (PEER_DIR, REPO / ".collections")
     before = ssh_accepted(hosts)
     cpu_before = children_cpu()
     try:
-        rc, seconds, output = run(cmd, env=ansible_env(control_dir, stats_path))
+        rc, seconds, output = run(cmd, env=env)
     finally:
         close_masters(control_dir)
     cpu = children_cpu() - cpu_before
@@ -140,11 +153,35 @@ def check_playbook(name, step, hosts):
             % (LABELS[name], missing, failed, tail(step.output))
         )
     changed = {h: c["changed"] for h, c in counts.items() if c["changed"]}
-    if name == "noop" and changed:
+    if name in ("noop", "peer_noop") and changed:
         raise BenchError(
             "the no-op re-run changed something: %s\nchanged tasks: %s\nlast lines:\n%s"
             % (changed, changed_tasks(step.output), tail(step.output))
         )
+
+
+def leave_swarm(hosts):
+    """Every host leaves the swarm (engines keep running): the next step forms it again on running engines."""
+    for host in reversed(hosts):  # workers first
+        container = "swarmplane-%s-%s" % (LAB_NAME, host)
+        rc, _, output = run(["docker", "exec", container, "docker", "swarm", "leave", "--force"], timeout=120)
+        if rc != 0 and "not part of a swarm" not in output:
+            raise BenchError("docker swarm leave on %s failed:\n%s" % (host, tail(output)))
+
+
+def node_count(host):
+    container = "swarmplane-%s-%s" % (LAB_NAME, host)
+    rc, _, output = run(["docker", "exec", container, "docker", "node", "ls", "-q"], timeout=60)
+    if rc != 0:
+        raise BenchError("docker node ls on %s failed:\n%s" % (host, tail(output)))
+    return len(output.split())
+
+
+def formed(name, hosts):
+    """A formation step must leave every host a node of one swarm."""
+    count = node_count(hosts[0])
+    if count != len(hosts):
+        raise BenchError("%s left %d nodes in the swarm, not %d" % (LABELS[name], count, len(hosts)))
 
 
 def one_run(size, workdir):
@@ -152,12 +189,49 @@ def one_run(size, workdir):
     lab_fresh(size, inventory)
     hosts = lab_hosts(size)
     ping = [tool("ansible"), "-i", str(inventory), "swarm", "-m", "ansible.builtin.ping"]
-    playbook = [tool("ansible-playbook"), "-i", str(inventory), "cluster.yml"]
+    ours = [tool("ansible-playbook"), "-i", str(inventory), "cluster.yml"]
+    peer = [tool("ansible-playbook"), "-i", str(inventory), PEER_PLAYBOOK]
     steps = {"ping": timed_step("ping", ping, hosts, workdir, playbook=False)}
-    for name in ("fresh", "noop"):
-        steps[name] = timed_step(name, playbook, hosts, workdir, playbook=True)
+    for name, command in (("fresh", ours), ("noop", ours), ("peer_fresh", peer), ("peer_noop", peer)):
+        if name == "peer_fresh":
+            leave_swarm(hosts)
+        steps[name] = timed_step(name, command, hosts, workdir, playbook=True)
         check_playbook(name, steps[name], hosts)
+        formed(name, hosts)
+    leave_swarm(hosts)
+    steps["fresh_running"] = timed_step("fresh_running", ours, hosts, workdir, playbook=True)
+    check_playbook("fresh_running", steps["fresh_running"], hosts)
+    formed("fresh_running", hosts)
     return steps
+
+
+def install_peer():
+    """community.docker for the peer, from the pinned `ansible` package; reinstalled only when the pin changes."""
+    stamp = PEER_DIR / ".requirements"
+    wanted = PEER_REQUIREMENTS.read_text()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    print("installing the peer's community.docker (bench/peer/requirements.txt) into %s" % PEER_DIR, flush=True)
+    rc, _, output = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--require-hashes",
+            "--upgrade",
+            "--target",
+            str(PEER_DIR),
+            "-r",
+            str(PEER_REQUIREMENTS),
+        ],
+        timeout=900,
+    )
+    if rc != 0:
+        raise BenchError("installing the peer's ansible package failed:\n%s" % tail(output))
+    stamp.write_text(wanted)
 
 
 # ---------------------------------------------------------------- summaries
@@ -193,49 +267,47 @@ def summarize(size, runs):
             "cpu": median([r[step].cpu for r in runs]),
             "ssh": [r[step].ssh[h] for r in runs for h in hosts],
         }
-    for step in ("fresh", "noop"):
+    for step in PLAYBOOK_STEPS:
         summary[step]["ran"] = host_counts(runs, step, "ran", hosts)
         summary[step]["changed"] = host_counts(runs, step, "changed", hosts)
         summary[step]["clock"] = median([r[step].stats["seconds"] for r in runs])
-    summary["ratio"] = summary["noop"]["median"] / summary["ping"]["median"]
+    # Ratios within each run (both sides met the same machine load), then the median over runs.
+    summary["ratios"] = {
+        key: median([r[ours].seconds / r[peer].seconds for r in runs])
+        for key, ours, peer in (
+            ("noop", "noop", "peer_noop"),
+            ("fresh", "fresh", "peer_fresh"),
+            ("fresh_running", "fresh_running", "peer_fresh"),
+            ("ping", "noop", "ping"),
+        )
+    }
     summary["slowest"], summary["task_seconds"] = slowest_tasks(runs)
     return summary
 
 
 def targets(summary):
-    """(what, target, measured, PASS/MISS) for a 3-host summary."""
-    noop, fresh, ratio = summary["noop"]["median"], summary["fresh"]["median"], summary["ratio"]
-    limit = PEER_RATIO * PEER_FACTOR
+    """(what, target, measured, PASS/MISS) for one size."""
+    ratios = summary["ratios"]
     return [
-        ("no-op re-run, 3 hosts", "< %g s" % TARGET_NOOP, "%s s" % secs(noop), verdict(noop < TARGET_NOOP)),
-        ("fresh formation, 3 hosts", "< %g s" % TARGET_FRESH, "%s s" % secs(fresh), verdict(fresh < TARGET_FRESH)),
         (
-            "no-op / ping floor",
-            "<= about %gx the peer's %.1f = %.1f" % (PEER_FACTOR, PEER_RATIO, limit),
-            "%.2f" % ratio,
-            verdict(ratio <= limit),
+            "no-op / peer no-op, %d hosts" % summary["size"],
+            "<= %.2fx" % TARGET_NOOP_RATIO,
+            "%.2fx" % ratios["noop"],
+            verdict(ratios["noop"] <= TARGET_NOOP_RATIO),
+        ),
+        (
+            "fresh / peer fresh, %d hosts" % summary["size"],
+            "<= %.1fx" % TARGET_FRESH_RATIO,
+            "%.2fx" % ratios["fresh"],
+            verdict(ratios["fresh"] <= TARGET_FRESH_RATIO),
+        ),
+        (
+            "fresh (engines running) / peer fresh, %d hosts" % summary["size"],
+            "<= %.1fx" % TARGET_FRESH_RATIO,
+            "%.2fx" % ratios["fresh_running"],
+            verdict(ratios["fresh_running"] <= TARGET_FRESH_RATIO),
         ),
     ]
-
-
-def peer_line(summary):
-    return (
-        "peer (bare community.docker playbook, same machine type): no-op %.1f s, ping floor %.1f-%.1f s, ratio ~%.1f; "
-        "swarmplane: no-op %s s, ping floor %s s, ratio %.2f (%.1fx the peer's ratio, %.1fx its no-op time)"
-        % (
-            PEER_NOOP,
-            *PEER_PING,
-            PEER_RATIO,
-            secs(summary["noop"]["median"]),
-            secs(summary["ping"]["median"]),
-            summary["ratio"],
-            summary["ratio"] / PEER_RATIO,
-            summary["noop"]["median"] / PEER_NOOP,
-        )
-    )
-
-
-# ---------------------------------------------------------------- the machine
 
 
 # ---------------------------------------------------------------- output
@@ -266,21 +338,21 @@ def print_summary(summary):
     print(fmt % ("", *COLUMNS))
     for step in STEPS:
         print(fmt % (LABELS[step], *step_row(summary, step)))
-    print("no-op / ping floor: %.2f" % summary["ratio"])
+    ratios = summary["ratios"]
+    print(
+        "ratios: no-op / peer no-op %.2f, fresh / peer fresh %.2f, fresh (engines running) / peer fresh %.2f, "
+        "no-op / ping floor %.2f" % (ratios["noop"], ratios["fresh"], ratios["fresh_running"], ratios["ping"])
+    )
     print("slowest no-op tasks:")
     for name, seconds in summary["slowest"]:
         print("  %6s s  %s" % (secs(seconds), name))
 
 
 def print_targets(summaries):
-    three = summaries.get(3)
-    print("\n== targets (3 hosts, not asserted)")
-    if not three:
-        print("not measured: include 3 in --sizes")
-        return
-    for what, target, measured, result in targets(three):
-        print("%-4s %-26s %-10s target %s" % (result, what, measured, target))
-    print(peer_line(three))
+    print("\n== targets (ratios to the peer in the same run; reported, not asserted)")
+    for summary in summaries.values():
+        for what, target, measured, result in targets(summary):
+            print("%-4s %-46s %-8s target %s" % (result, what, measured, target))
 
 
 def markdown_results(summaries):
@@ -289,17 +361,14 @@ def markdown_results(summaries):
         hosts = "%d (%d+%d)" % (summary["size"], *summary["layout"])
         for step in STEPS:
             lines.append("| %s | %s | %s |" % (hosts, LABELS[step], " | ".join(step_row(summary, step))))
-        lines.append("| %s | no-op / ping floor | %.2f |%s" % (hosts, summary["ratio"], " |" * (len(COLUMNS) - 1)))
     return lines
 
 
 def markdown_targets(summaries):
-    three = summaries.get(3)
-    if not three:
-        return ["Not measured: the targets are for 3 hosts; include 3 in `--sizes`."]
-    lines = ["| Target | Goal | Measured (median) | |", "|---|---|---:|---|"]
-    lines += ["| %s | %s | %s | %s |" % row for row in targets(three)]
-    return lines + ["", peer_line(three).replace("peer (", "The peer (", 1) + "."]
+    lines = ["| Target | Goal | Measured (median of per-run ratios) | |", "|---|---|---:|---|"]
+    for summary in summaries.values():
+        lines += ["| %s | %s | %s | %s |" % row for row in targets(summary)]
+    return lines
 
 
 def markdown_slowest(summaries):
@@ -311,7 +380,7 @@ def markdown_slowest(summaries):
 
 
 def meaning_for(summary):
-    noop, fresh, ping = summary["noop"], summary["fresh"], summary["ping"]
+    noop, fresh, ping, ratios = summary["noop"], summary["fresh"], summary["ping"], summary["ratios"]
     slowest_name, slowest_seconds = summary["slowest"][0]
     values = {
         "size": summary["size"],
@@ -320,7 +389,13 @@ def meaning_for(summary):
         "fresh": secs(fresh["median"]),
         "noop": secs(noop["median"]),
         "ping": secs(ping["median"]),
-        "ratio": summary["ratio"],
+        "ratio": ratios["ping"],
+        "peer_noop": secs(summary["peer_noop"]["median"]),
+        "peer_fresh": secs(summary["peer_fresh"]["median"]),
+        "fresh_running": secs(summary["fresh_running"]["median"]),
+        "r_noop": ratios["noop"],
+        "r_fresh": ratios["fresh"],
+        "r_running": ratios["fresh_running"],
         "clock": secs(noop["clock"]),
         "outside": secs(noop["median"] - noop["clock"]),
         "ran": span(noop["ran"]),
@@ -339,8 +414,10 @@ def meaning_for(summary):
         "ssh_fresh": span(fresh["ssh"]),
     }
     text = [
-        "- **%(size)d hosts (%(layout)s).** Forming the swarm on fresh hosts took %(fresh)s s (median of %(runs)d); "
-        "re-running with nothing to change took %(noop)s s, %(ratio).2fx the %(ping)s s Ansible needs just to ping "
+        "- **%(size)d hosts (%(layout)s), median of %(runs)d.** No-op re-run %(noop)s s against the peer's "
+        "%(peer_noop)s s (%(r_noop).2fx); fresh formation %(fresh)s s, engines started and hosts prepared, against "
+        "the peer's %(peer_fresh)s s on running engines (%(r_fresh).2fx); on running engines as the peer gets them "
+        "%(fresh_running)s s (%(r_running).2fx). The no-op is %(ratio).2fx the %(ping)s s Ansible needs just to ping "
         "the same hosts.",
         "  Of the no-op's wall time, %(clock)s s are inside the run_stats clock (playbook loading and tasks) and "
         "%(outside)s s outside it (Python start-up, imports, configuration and inventory).",
@@ -385,9 +462,10 @@ def markdown_meaning(summaries):
         lines += meaning_for(summary)
     lines += meaning_scaling(summaries)
     lines += [
-        "- No task reported a change in any no-op run: the bench fails otherwise. The ping floor is what every Ansible "
-        "run costs on these hosts (start-up, inventory, SSH, interpreter discovery, one module), so the no-op / ping "
-        "ratio compares swarmplane with Ansible itself rather than with this machine.",
+        "- No task reported a change in any no-op run, of either side: the bench fails otherwise, and when a formation "
+        "leaves fewer nodes than hosts. The ratios are taken within each run (both sides met the same machine load), "
+        "then the median. The ping floor is what every Ansible run costs on these hosts (start-up, inventory, SSH, "
+        "interpreter discovery, one module).",
     ]
     return lines
 
@@ -407,7 +485,12 @@ def write_report(summaries, info, argv):
         "",
         "Every run recreates the lab `bench` (`lab/lab.py down` + `up`: fresh container hosts, engine installed "
         "but not started), then times `ansible swarm -m ansible.builtin.ping` (the ping floor), `cluster.yml` on "
-        "the fresh hosts (fresh formation) and `cluster.yml` again (no-op re-run, which must change nothing). Each "
+        "the fresh hosts (fresh formation) and `cluster.yml` again (no-op re-run, which must change nothing); every "
+        "host then leaves the swarm (engines keep running) and the peer, `bench/peer/swarm.yml` (a bare "
+        "`community.docker.docker_swarm` playbook: init on the first manager, join the rest), forms it and runs "
+        "again (peer: fresh, peer: no-op); the hosts leave again and `cluster.yml` forms the swarm on the running "
+        "engines (fresh, engines running). The peer's community.docker is the `ansible` package pinned in "
+        "`bench/peer/requirements.txt`; both sides run on the project's ansible-core and `ansible.cfg`. Each "
         "step starts without SSH ControlMasters, so each pays its own SSH set-up. Task counts and task times come "
         "from the `swarmplane.cluster.run_stats` callback; SSH connections are the `Accepted publickey` lines each "
         "host's sshd logged during the step.",
@@ -425,7 +508,13 @@ def write_report(summaries, info, argv):
         "",
     ]
     lines += markdown_results(summaries)
-    lines += ["", "## Targets", "", "From the issue; reported, not asserted.", ""]
+    lines += [
+        "",
+        "## Targets",
+        "",
+        "From the issue, as ratios to the peer in the same run; reported, not asserted.",
+        "",
+    ]
     lines += markdown_targets(summaries)
     lines += ["", "## Slowest tasks of the no-op re-run"]
     lines += markdown_slowest(summaries)
@@ -458,6 +547,7 @@ def parse_args():
 
 
 def bench(sizes, runs):
+    install_peer()
     summaries = {}
     with tempfile.TemporaryDirectory(prefix="swarmplane-bench-") as tmp:
         for size in sorted(set(sizes)):

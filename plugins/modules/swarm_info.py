@@ -61,6 +61,55 @@ options:
       - Works without an engine and without the Docker SDK.
     type: bool
     default: false
+  kernel:
+    description:
+      - The kernel modules, sysctls and boot files M(swarmplane.cluster.host_kernel) would be given; return in
+        RV(kernel_drift) what differs from them, changing nothing, so that a host without drift needs no
+        host_kernel run. Modules missing from the kernel and read-only sysctls are warned about, not drift.
+      - Works without an engine and without the Docker SDK.
+    type: dict
+    suboptions:
+      modules:
+        description: Kernel modules, as M(swarmplane.cluster.host_kernel) takes them.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description: Module name as C(modprobe) takes it.
+            type: str
+            required: true
+          purpose:
+            description: What stops working without it; said in the warning.
+            type: str
+            default: ""
+          probe_path:
+            description: A path whose existence proves the feature is built in.
+            type: str
+      sysctls:
+        description: Kernel parameters and their wanted values.
+        type: dict
+        default: {}
+      persist:
+        description: Whether the boot files are wanted too.
+        type: bool
+        default: true
+      modules_load_file:
+        description: File listing modules to load at boot.
+        type: path
+        default: /etc/modules-load.d/swarmplane.conf
+      sysctl_file:
+        description: File with the sysctls to apply at boot.
+        type: path
+        default: /etc/sysctl.d/90-swarmplane.conf
+  files:
+    description:
+      - Paths of files to report in RV(files) (checksum, owner, group, mode), as M(ansible.builtin.stat) would, in the
+        same round trip; the docker_engine role compares daemon.json with them.
+      - Works without an engine and without the Docker SDK.
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - swarmplane.cluster.engine
@@ -80,6 +129,14 @@ EXAMPLES = r"""
 - name: Read the swarm state of every host
   swarmplane.cluster.swarm_info:
     fail_on_unavailable: false
+  register: swarm_probe
+
+- name: Read the swarm state, and whether the kernel settings drifted from what host_kernel sets
+  swarmplane.cluster.swarm_info:
+    fail_on_unavailable: false
+    kernel:
+      modules: [{name: br_netfilter}, {name: ip_vs}]
+      sysctls: {net.ipv4.ip_forward: 1}
   register: swarm_probe
 
 - name: Read the join tokens from a live manager
@@ -195,6 +252,18 @@ unlock_key:
   description: The swarm's unlock key; empty when autolock is off. A secret.
   returned: on a manager with unlock_key=true
   type: str
+files:
+  description: For each path of O(files), whether it exists and, when it does, its SHA-1 checksum, owner, group and mode.
+  returned: when files are given
+  type: dict
+  sample: {"/etc/docker/daemon.json": {"exists": true, "checksum": "6b1e...", "owner": "root", "group": "root",
+           "mode": "0644"}}
+kernel_drift:
+  description: What differs from O(kernel), one line each (empty when nothing does).
+  returned: when kernel is given
+  type: list
+  elements: str
+  sample: ["module ip_vs: not loaded", "net.ipv4.ip_forward = 0", "/etc/sysctl.d/90-swarmplane.conf:"]
 host:
   description: Host facts, named as Ansible's own facts where they have an equivalent.
   returned: with host_facts=true
@@ -240,11 +309,19 @@ host:
       type: str
 """
 
+import grp
+import hashlib
 import os
+import pwd
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.swarmplane.cluster.plugins.module_utils.kernel import kernel_has_module
+from ansible_collections.swarmplane.cluster.plugins.module_utils.kernel import (
+    KERNEL_OPTIONS,
+    KernelManager,
+    kernel_has_module,
+)
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import (
     ENGINE_ARGUMENT_SPEC,
     Deadline,
@@ -341,6 +418,32 @@ def host_facts(module):
     )
     facts.update(parse_os_release(_read("/etc/os-release")))
     return facts
+
+
+def file_state(path):
+    """What ansible.builtin.stat would say of a file that matters here: checksum (SHA-1), owner, group, mode."""
+    try:
+        info = os.stat(path)
+        with open(path, "rb") as handle:
+            checksum = hashlib.sha1(handle.read()).hexdigest()
+    except FileNotFoundError:
+        return dict(exists=False)
+    except OSError as exc:
+        return dict(exists=True, error=exc.strerror)
+    return dict(
+        exists=True,
+        checksum=checksum,
+        owner=_name(pwd.getpwuid, info.st_uid),
+        group=_name(grp.getgrgid, info.st_gid),
+        mode="%04o" % stat.S_IMODE(info.st_mode),
+    )
+
+
+def _name(lookup, number):
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return str(number)
 
 
 def unavailable_result(reason):
@@ -451,11 +554,19 @@ def main():
             ready_timeout=dict(type="int", default=60),
             fail_on_unavailable=dict(type="bool", default=True),
             host_facts=dict(type="bool", default=False),
+            kernel=dict(type="dict", options=KERNEL_OPTIONS),
+            files=dict(type="list", elements="path", default=[]),
             **ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )
     extra = dict(host=host_facts(module)) if module.params["host_facts"] else {}
+    if module.params["files"]:
+        extra["files"] = {path: file_state(path) for path in module.params["files"]}
+    if module.params["kernel"] is not None:
+        probe = KernelManager(module, check_only=True)
+        probe.run(module.params["kernel"])
+        extra["kernel_drift"] = probe.drift()
     try:
         client = EngineClient(module, soft=not module.params["fail_on_unavailable"])
     except EngineUnavailable as exc:

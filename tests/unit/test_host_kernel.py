@@ -1,4 +1,4 @@
-"""File logic of plugins/modules/host_kernel.py: sysctl paths and files, kernel module states.
+"""File logic of host_kernel (plugins/module_utils/kernel.py): sysctl paths and files, kernel module states, drift.
 
 KernelManager reads fixed kernel paths (/proc/sys, /sys/module, /lib/modules). The `kernel` fixture gives the
 module an `os` and an `open` that map those paths under a temporary root, so no real kernel state is read or
@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.swarmplane.cluster.plugins.modules import host_kernel
-from ansible_collections.swarmplane.cluster.plugins.modules.host_kernel import (
+from ansible_collections.swarmplane.cluster.plugins.module_utils import kernel as host_kernel
+from ansible_collections.swarmplane.cluster.plugins.module_utils.kernel import (
     KernelManager,
     missing_modules_warning,
     normalize_sysctl,
@@ -52,6 +52,9 @@ class FakeKernel:
 
     def __getattr__(self, name):  # makedirs, chmod, replace, ... of the real os
         return getattr(os, name)
+
+    def access(self, path, mode):
+        return not (mode & os.W_OK and str(path) in self.read_only) and os.access(self.reroot(path), mode)
 
     def open(self, path, mode="r", *args, **kwargs):
         if "w" in mode and str(path) in self.read_only:
@@ -361,3 +364,57 @@ def test_check_mode_does_not_load_a_loadable_module(kernel, fake_module):
     report, _missing, loadable = KernelManager(module).ensure_modules([dict(name="ip_vs")])
     assert (report, loadable) == ({"ip_vs": dict(state="loaded")}, ["ip_vs"])
     assert module.calls == [["modprobe", "--dry-run", "ip_vs"]]
+
+
+# --------------------------------------------------------------------------- drift (the preflight probe)
+
+PERSIST = dict(persist=True, modules_load_file="", sysctl_file="")
+
+
+def drift_params(tmp_path, **sysctls):
+    return dict(
+        PERSIST,
+        modules=[dict(name="ip_vs", purpose="", probe_path=None)],
+        sysctls=sysctls,
+        modules_load_file=str(tmp_path / "modules-load.d" / "swarmplane.conf"),
+        sysctl_file=str(tmp_path / "sysctl.d" / "90-swarmplane.conf"),
+    )
+
+
+def test_check_only_names_each_drift_and_changes_nothing_even_outside_check_mode(tmp_path, kernel, fake_module):
+    kernel.mkdir("/lib/modules/%s" % RELEASE)
+    kernel.write("/proc/sys/net/ipv4/ip_forward", "0\n")
+    module = fake_module()
+    manager = KernelManager(module, check_only=True)
+    manager.run(drift_params(tmp_path, **{"net.ipv4.ip_forward": 1}))
+    assert manager.drift() == [
+        "module ip_vs: not loaded",
+        "net.ipv4.ip_forward = 0",
+        "%s:" % (tmp_path / "modules-load.d" / "swarmplane.conf"),
+        "%s:" % (tmp_path / "sysctl.d" / "90-swarmplane.conf"),
+    ]
+    assert module.calls == [["modprobe", "--dry-run", "ip_vs"]]
+    assert kernel.read("/proc/sys/net/ipv4/ip_forward") == "0\n"
+    assert not (tmp_path / "sysctl.d").exists()
+
+
+def test_no_drift_once_host_kernel_applied_the_settings(tmp_path, kernel, fake_module):
+    kernel.mkdir("/lib/modules/%s" % RELEASE)
+    kernel.write("/proc/sys/net/ipv4/ip_forward", "0\n")
+    params = drift_params(tmp_path, **{"net.ipv4.ip_forward": 1})
+    KernelManager(fake_module()).run(params)
+    kernel.mkdir("/sys/module/ip_vs")  # what the modprobe the fake ran would have left
+    probe = KernelManager(fake_module(), check_only=True)
+    probe.run(params)
+    assert probe.drift() == []
+
+
+def test_a_read_only_sysctl_is_no_drift_since_no_run_could_set_it(tmp_path, kernel, fake_module):
+    kernel.write("/proc/sys/net/ipv4/ip_forward", "0\n")
+    kernel.read_only.add("/proc/sys/net/ipv4/ip_forward")
+    module = fake_module()
+    probe = KernelManager(module, check_only=True)
+    report = probe.ensure_sysctls({"net.ipv4.ip_forward": 1})
+    assert report == {"net.ipv4.ip_forward": dict(state="read_only", value="0", wanted="1")}
+    assert probe.drift() == []
+    assert module.warnings == ["sysctl net.ipv4.ip_forward is 0, not 1, and cannot be set here"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.swarmplane.cluster.plugins.module_utils.kernel import KERNEL_OPTIONS
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import ENGINE_ARGUMENT_SPEC
 from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_manager import (
     PLANNED_OPTION,
@@ -16,7 +17,10 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_m
 
 # Argument specs that modules take from module_utils instead of spelling out.
 SHARED_SPECS = dict(
-    ENGINE_ARGUMENT_SPEC=ENGINE_ARGUMENT_SPEC, SERVICE_OPTIONS=SERVICE_OPTIONS, PLANNED_OPTION=PLANNED_OPTION
+    ENGINE_ARGUMENT_SPEC=ENGINE_ARGUMENT_SPEC,
+    SERVICE_OPTIONS=SERVICE_OPTIONS,
+    PLANNED_OPTION=PLANNED_OPTION,
+    KERNEL_OPTIONS=KERNEL_OPTIONS,
 )
 COLLECTION = "swarmplane.cluster."
 
@@ -64,6 +68,8 @@ def spec_keys(path):
             shared += [getattr(a, "id", "") for a in call.args]
             for name in shared:
                 keys.update(SHARED_SPECS.get(name, {}))
+        if isinstance(call, ast.keyword) and call.arg == "argument_spec" and isinstance(call.value, ast.Name):
+            keys.update(SHARED_SPECS.get(call.value.id, {}))  # AnsibleModule(argument_spec=KERNEL_OPTIONS)
     return keys
 
 
@@ -117,6 +123,13 @@ def test_swarm_services_documents_the_options_of_each_service_in_the_list():
     )
     assert spec_mismatches(options, expected) == []
     assert len(options["services"]["suboptions"]) == len(SERVICE_OPTIONS) > 30
+
+
+def test_host_kernel_and_the_probes_kernel_option_document_the_shared_kernel_options():
+    modules = Path(__file__).resolve().parents[2] / "plugins/modules"
+    assert spec_mismatches(documented_options(modules / "host_kernel.py"), KERNEL_OPTIONS) == []
+    probe = documented_options(modules / "swarm_info.py")["kernel"]
+    assert spec_mismatches(probe["suboptions"], KERNEL_OPTIONS) == []
 
 
 def test_spec_mismatches_names_the_option_and_the_key():
