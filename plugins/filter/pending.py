@@ -22,9 +22,9 @@ DOCUMENTATION = r"""
 name: pending
 short_description: What the engine and swarm plays have left to do, from the preflight probe
 description:
-  - C(swarm_pending_work) lists what the engine and swarm plays have to do among a run's hosts: on each host what
+  - C(swarm_pending_work) lists what the engine and swarm plays have to do among a run's hosts. On each host, what
     the docker_engine role would do (engine down, locked manager, kernel drift, daemon.json, upgrades, firewall, from
-    the host's C(docker_engine_wanted)), then joins, swarm settings, token rotation, role, availability and label
+    the host's C(docker_engine_wanted)); then joins, swarm settings, token rotation, role, availability and label
     changes, stale entries, nodes not Ready.
   - An empty list means the plays would change nothing, and playbooks/nodes.yml skips them.
 """
@@ -89,7 +89,10 @@ def _node_work(nodes, hosts, hostvars, managers, restart_label):
         elif node is not None and node.get("status") != "Ready":
             work.append("%s: its node is %s" % (host, node.get("status")))
     for change in swarm_reconcile_plan(nodes, hosts, hostvars, managers, node_ids):
-        asked = ", ".join("%s %s" % (key, change[key]) for key in ("role", "availability", "labels") if key in change)
+        asked = ["%s %s" % (key, change[key]) for key in ("role", "availability") if key in change]
+        if "labels" in change:
+            asked.append("labels %s" % ",".join("%s=%s" % item for item in sorted(change["labels"].items())))
+        asked = ", ".join(asked)
         work.append("%s: %s" % (change["host"], asked))
     for entry in swarm_stale_nodes(nodes, hosts, node_ids):
         work.append("%s: a stale entry (node %s)" % (entry["host"], entry["node"]))

@@ -18,6 +18,7 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_s
     eligible_nodes,
     masked_changes,
     mode_of,
+    placement_error,
     platform_matches,
     rebuild_reasons,
     restorable_spec,
@@ -28,6 +29,9 @@ from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_s
 IMAGE_ERRORS = ("No such image", "manifest unknown", "not found", "pull access denied", "failed to resolve reference")
 # A task that failed this often since the change is crash-looping: the engine would restart it for ever.
 CRASH_LIMIT = 3
+# Seconds tasks may stay pending because no node can take them ("no suitable node ...") before the wait gives up: a
+# rolling update of a host-mode service sees it for a moment while the old task still holds the port.
+PLACEMENT_GRACE = 10
 # While a rebuild waits for the new service the old one is gone: its first failed task ends the wait (as the
 # first failed task pauses an update), so that the old service is back as soon as possible.
 REBUILD_CRASH_LIMIT = 1
@@ -173,6 +177,8 @@ class ServiceManager:
         self.check_ports(services)
         self.rebuild = rebuild_reasons(live_spec, self.spec)
         changes = spec_differences(live_spec or {}, self.spec)
+        if changes:
+            self.check_placement()
         if self.rebuild:
             self.check_rebuild_can_work()
             changes["Mode"] = dict(
@@ -236,6 +242,16 @@ class ServiceManager:
                     "published port %s/%s is already used by service %s (publish: field). Fix: choose another port."
                     % (port, protocol, other["Spec"]["Name"])
                 )
+
+    def check_placement(self):
+        """Replicas that could never all be placed fail here, before anything is sent (the engine would keep the
+        rest pending until the wait timed out)."""
+        why = placement_error(self.spec, self.client.nodes())
+        if why:
+            self.fail(
+                "%s. Nothing was changed. Fix: lower replicas, relax the constraints or max_replicas_per_node, "
+                "publish in ingress mode, or add (or label) nodes." % why
+            )
 
     def check_rebuild_can_work(self):
         """A rebuild removes the running service before the new one exists: refuse one that cannot start."""
@@ -651,6 +667,7 @@ class ServiceManager:
         (stable_window): an image that starts and exits a moment later never counts."""
         deadline = self.clock.monotonic() + self.params["wait_timeout"]
         seen = {}  # task ID -> clock.monotonic() when first seen running
+        unplaceable_since = None
         while True:
             service = self._inspect()
             if service is None:
@@ -665,6 +682,14 @@ class ServiceManager:
             young = [t for t in state["tasks"] if _since(t, since) and now - seen[t["ID"]] < window]
             if state["converged"] and not young:
                 return dict(running=state["running"], wanted=state["wanted"], tasks=self._placement(state["tasks"]))
+            unplaceable = [r for r in state["reasons"] if "no suitable node" in r]
+            unplaceable_since = (unplaceable_since or now) if unplaceable and not state["converged"] else None
+            if unplaceable_since is not None and now - unplaceable_since >= PLACEMENT_GRACE:
+                raise ServiceFailure(
+                    "%d of %d tasks running, and for %ds the engine has placed no more: %s"
+                    % (state["running"], state["wanted"], PLACEMENT_GRACE, "; ".join(unplaceable)),
+                    state["engine_rollback"],
+                )
             if now > deadline:
                 text = timeout_text(state, self.params["wait_timeout"])
                 if state["converged"]:

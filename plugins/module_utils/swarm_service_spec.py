@@ -532,6 +532,55 @@ def eligible_nodes(nodes, spec):
     ]
 
 
+def placement_error(spec, nodes):
+    """Why a replicated service's replicas can never all be placed on these nodes, or None.
+
+    Counted on the nodes that match its constraints and platforms with availability active, whatever their state
+    (a node that is down now may come back: that is for the wait to see); each such node takes at most
+    max_replicas_per_node tasks, and one task when the service publishes a port in host mode.
+    """
+    if mode_of(spec) != "replicated":
+        return None
+    replicas = ((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1)
+    if not replicas:
+        return None
+    placement = (spec.get("TaskTemplate") or {}).get("Placement") or {}
+    constraints = placement.get("Constraints") or []
+    usable = [
+        node
+        for node in nodes or []
+        if (node.get("Spec") or {}).get("Availability") == "active"
+        and all(constraint_matches(c, node) for c in constraints)
+        and platform_matches(placement.get("Platforms"), node)
+    ]
+    where = "availability active%s" % (", matching constraints %s" % constraints if constraints else "")
+    if not usable:
+        return "no node can run it (none of the %d nodes is %s)" % (len(nodes or []), where)
+    limits = []
+    if placement.get("MaxReplicas"):
+        limits.append((placement["MaxReplicas"], "max_replicas_per_node: %d" % placement["MaxReplicas"]))
+    host_ports = [
+        "%s/%s" % (p["PublishedPort"], p.get("Protocol") or "tcp")
+        for p in (spec.get("EndpointSpec") or {}).get("Ports") or []
+        if p.get("PublishMode") == "host" and p.get("PublishedPort")
+    ]
+    if host_ports:
+        limits.append((1, "port %s published in host mode" % ", ".join(host_ports)))
+    if not limits:
+        return None
+    per_node = min(limit for limit, _ in limits)
+    if per_node * len(usable) >= replicas:
+        return None
+    return "%d replicas cannot be placed: %d node(s) can run it (%s: %s), each at most %d task(s) (%s)" % (
+        replicas,
+        len(usable),
+        where,
+        ", ".join(sorted((n.get("Description") or {}).get("Hostname") or n.get("ID", "?") for n in usable)),
+        per_node,
+        "; ".join(why for _, why in limits),
+    )
+
+
 # --------------------------------------------------------------------------- secrets in output
 
 ENV_PATH = "TaskTemplate.ContainerSpec.Env"

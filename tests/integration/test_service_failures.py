@@ -333,6 +333,48 @@ def test_a_wait_that_only_timed_out_never_reports_rolled_back(fail_lab, tmp_path
     assert spec("slow") == before
 
 
+def test_replicas_that_can_never_be_placed_are_refused_before_anything_is_sent(fail_lab, tmp_path):
+    inventory, _ = fail_lab
+    placed = service("placed", image=WEB + ":v1", replicas=2, publish=[dict(target=8000, published=8093, mode="host")])
+    assert run_services(inventory, tmp_path, dict(swarm_services=[placed])).returncode == 0
+    before = spec("placed")
+
+    too_many = run_services(inventory, tmp_path, dict(swarm_services=[dict(placed, replicas=3)]))
+    assert too_many.returncode != 0
+    assert (
+        "service placed: 3 replicas cannot be placed: 2 node(s) can run it (availability active, matching "
+        "constraints ['node.role==worker']: worker-1, worker-2), each at most 1 task(s) (port 8093/tcp published in "
+        "host mode). Nothing was changed." in too_many.text
+    )
+    nowhere = run_services(
+        inventory, tmp_path, dict(swarm_services=[dict(placed, constraints=["node.labels.zone==mars"])])
+    )
+    assert nowhere.returncode != 0
+    assert "service placed: no node can run it (none of the 3 nodes is availability active, matching constraints" in (
+        nowhere.text
+    )
+    assert spec("placed") == before and running("placed") == ["worker-1", "worker-2"]
+    manager("docker service rm placed")
+
+
+def test_tasks_the_engine_cannot_place_end_the_wait_in_seconds_with_its_reason_and_are_rolled_back(fail_lab, tmp_path):
+    inventory, _ = fail_lab
+    greedy = service("greedy", image=WEB + ":v1", replicas=1, wait_timeout=600)
+    assert run_services(inventory, tmp_path, dict(swarm_services=[greedy])).returncode == 0
+    before = spec("greedy")
+    # No node has 512 CPUs: the pre-check does not count resources, the engine keeps the new task pending. The wait
+    # (600 s) gives up after 10 s with the engine's words, and the update is rolled back.
+    result = run_services(inventory, tmp_path, dict(swarm_services=[dict(greedy, reservations=dict(cpus=512))]))
+    assert result.returncode != 0
+    assert "service greedy: 0 of 1 tasks running, and for 10s the engine has placed no more: no suitable node" in (
+        result.text
+    )
+    assert "insufficient resources on" in result.text, result.text[-2500:]
+    assert "rolled back" in result.text
+    assert spec("greedy") == before and len(running("greedy")) == 1
+    manager("docker service rm greedy")
+
+
 # --------------------------------------------------------------------------- path 6: check mode
 
 

@@ -117,8 +117,8 @@ def test_a_host_outside_the_swarm_and_declared_settings_are_work():
 def test_role_availability_and_label_changes_are_work():
     found = hostvars(w1=dict(swarm_node_labels={"web": "yes"}, swarm_node_availability="drain"))
     assert swarm_pending_work(HOSTS + ["m2"], dict(found, m2=found["w1"]), MANAGERS + ["m2"], {}) == [
-        "m2: role manager, availability drain, labels {'web': 'yes'}",
-        "w1: availability drain, labels {'web': 'yes'}",
+        "m2: role manager, availability drain, labels web=yes",
+        "w1: availability drain, labels web=yes",
     ]
 
 

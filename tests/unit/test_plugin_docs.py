@@ -152,3 +152,13 @@ def test_the_composed_service_fragments_pass_yamllint(variable):
     config = YamlLintConfig("extends: default\nrules: {document-start: disable, line-length: {max: 160}}")
     problems = list(linter.run(getattr(service.ModuleDocFragment, variable), config))
     assert problems == []
+
+
+FILTERS = sorted((Path(__file__).resolve().parents[2] / "plugins" / "filter").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", FILTERS, ids=lambda p: p.stem)
+def test_every_filter_plugin_file_documents_itself_in_yaml_that_parses(path):
+    documentation = yaml.safe_load(doc_strings(path)["DOCUMENTATION"])
+    assert documentation["name"] == path.stem
+    assert documentation["short_description"] and documentation["description"]

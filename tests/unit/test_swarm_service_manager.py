@@ -588,3 +588,48 @@ def test_a_batch_reports_a_service_removed_during_its_rollback_check_as_gone(swa
     assert "service web: the update failed" in error and "the service is gone: no service web exists now" in error
     assert error.endswith("Outcome: web gone, db changed.")
     assert len(swarm.running("db")) == 2
+
+
+# --------------------------------------------------------------------------- replicas that cannot be placed
+
+
+def test_replicas_beyond_what_host_mode_ports_allow_are_refused_before_anything_is_sent(swarm):
+    publish = [dict(target=8000, published=8080, mode="host")]
+    _, message = failing(swarm, name="web", image=V1, replicas=4, publish=publish)
+    assert (
+        "service web: 4 replicas cannot be placed: 3 node(s) can run it (availability active: manager-1, worker-1, "
+        "worker-2), each at most 1 task(s) (port 8080/tcp published in host mode). Nothing was changed." in message
+    )
+    assert swarm.writes == []
+
+
+def test_a_constraint_no_node_matches_is_refused_before_anything_is_sent(swarm):
+    _, message = failing(swarm, name="web", image=V1, constraints=["node.labels.zone==mars"])
+    assert "no node can run it (none of the 3 nodes is availability active, matching constraints" in message
+    assert swarm.writes == []
+
+
+def test_max_replicas_per_node_within_the_nodes_is_placed_and_beyond_them_refused(swarm):
+    _, result = run(swarm, name="web", image=V1, replicas=6, max_replicas_per_node=2)
+    assert result["running"] == 6
+    swarm.nodes_[2]["Spec"]["Availability"] = "drain"
+    _, message = failing(swarm, name="web", image=V1, replicas=5, max_replicas_per_node=2)
+    assert (
+        "5 replicas cannot be placed: 2 node(s) can run it (availability active: manager-1, worker-1), each at most "
+        in message
+    )
+    assert "2 task(s) (max_replicas_per_node: 2)" in message
+
+
+def test_tasks_the_engine_cannot_place_end_the_wait_within_seconds_with_its_reason(swarm):
+    swarm.nodes_ = [node("manager-1", "manager"), node("worker-1", labels={"zone": "a"})]
+    run(swarm, name="web", image=V1, replicas=1, constraints=["node.labels.zone==a"])
+    swarm.nodes_[1]["Status"]["State"] = "down"  # the only node it may run on: the pre-check counts it, it may return
+    before = swarm.clock.sleeps
+    manager = swarm.manager(name="web", image=V2, replicas=1, constraints=["node.labels.zone==a"], wait_timeout=120)
+    manager.saved_spec_dir = str(swarm.saved)
+    with pytest.raises(ServiceError) as caught:
+        manager.run(swarm.services())
+    message = " ".join(str(caught.value).split())
+    assert "0 of 1 tasks running, and for 10s the engine has placed no more: no suitable node" in message
+    assert swarm.clock.sleeps - before < 30  # the update and its rollback each gave up after 10 s, not 120 s
