@@ -370,17 +370,15 @@ def cases():
         ),
         Case(
             "swarm_member_addresses",
-            "docker_engine firewall (opt-in)",
+            "docker_engine plan (firewall opt-in), once per run",
             lambda i: swarm.swarm_member_addresses(i["groups"], i["hostvars"]),
             lambda r, i: expect(r == [i["addresses"][h] for h in i["hosts"]], "every host's address, in order"),
-            per_host=4,
         ),
         Case(
             "swarm_unresolved_members",
-            "docker_engine firewall (opt-in)",
+            "docker_engine plan (firewall opt-in), once per run",
             lambda i: swarm.swarm_unresolved_members(i["groups"], i["hostvars"]),
             lambda r, i: expect(r == [], "none"),
-            per_host=1,
         ),
         Case(
             "swarm_bootstrap_host",
@@ -469,20 +467,18 @@ def cases():
         ),
         Case(
             "swarm_member_addresses",
-            "docker_engine firewall (opt-in)",
+            "docker_engine plan (firewall opt-in), once per run",
             lambda i: swarm.swarm_member_addresses(i["groups"], i["hostvars"]),
             lambda r, i: expect(
                 r == [i["addresses"][h] for h in i["hosts"]], "every host's address, the down ones from the node rows"
             ),
-            per_host=4,
             inventory="down",
         ),
         Case(
             "swarm_unresolved_members",
-            "docker_engine firewall (opt-in)",
+            "docker_engine plan (firewall opt-in), once per run",
             lambda i: swarm.swarm_unresolved_members(i["groups"], i["hostvars"]),
             lambda r, i: expect(r == [], "none (the down hosts found in the node rows)"),
-            per_host=1,
             inventory="down",
         ),
     ]

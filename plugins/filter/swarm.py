@@ -606,21 +606,37 @@ def _ip(text):
         return None
 
 
-def _node_row_address(host, host_vars, hostvars):
-    """The address the swarm itself lists for this host (Status.Addr of its node), read from any manager's probe:
-    the node whose id is the host's node_id, else whose hostname is the host's name."""
-    node_id = _probe(host_vars).get("node_id")
-    names = {str(host), str(_facts(host_vars).get("hostname") or "")} - {""}
-    for other in hostvars.values():
-        for row in _probe(other).get("nodes") or []:
-            if (row.get("id") == node_id) if node_id else (row.get("hostname") in names):
+class _NodeRowAddresses:
+    """The addresses the swarm itself lists for its nodes (Status.Addr), by node ID and by hostname, from every
+    manager's probe; indexed once, on first use, so that hosts without an address of their own cost a lookup each
+    rather than a walk over every host's probe."""
+
+    def __init__(self, hostvars):
+        self.hostvars = hostvars
+        self.index = None
+
+    def _build(self):
+        index = {}
+        for other in self.hostvars.values():
+            for row in _probe(other).get("nodes") or []:
                 address = _ip(row.get("address"))
                 if address and address != "0.0.0.0":
-                    return address
-    return None
+                    index.setdefault(("id", row.get("id")), address)
+                    index.setdefault(("hostname", row.get("hostname")), address)
+        return index
+
+    def of(self, host, host_vars):
+        """The node whose id is the host's node_id, else whose hostname is the host's name (or its facts')."""
+        if self.index is None:
+            self.index = self._build()
+        node_id = _probe(host_vars).get("node_id")
+        if node_id:
+            return self.index.get(("id", node_id))
+        names = [str(host), str(_facts(host_vars).get("hostname") or "")]
+        return next((self.index[("hostname", n)] for n in names if n and ("hostname", n) in self.index), None)
 
 
-def _member_addresses(host, host_vars, hostvars):
+def _member_addresses(host, host_vars, rows):
     """(addresses, why): the addresses swarm traffic of this host comes from, best source first: its advertise
     address (swarm_advertise_addr, else the probe's node address, else swarm_advertise_interface's or the default
     IPv4 from facts), else the address the swarm lists for its node, else ansible_host when it is an address; plus
@@ -629,7 +645,7 @@ def _member_addresses(host, host_vars, hostvars):
         lambda: _ip(_strip_port(host_vars.get("swarm_advertise_addr") or "")),
         lambda: _ip(_probe(host_vars).get("node_addr") or ""),
         lambda: _ip(_strip_port(swarm_advertise_address(host_vars) or "")),
-        lambda: _node_row_address(host, host_vars, hostvars),
+        lambda: rows.of(host, host_vars),
         lambda: _ip(host_vars.get("ansible_host", "")),
     ]
     found = []
@@ -666,8 +682,9 @@ def swarm_member_addresses(groups, hostvars):
     first). Hosts whose address is not known are not in the list: swarm_unresolved_members names them, and the
     firewall then deletes no rule (a member down in this run keeps its access for when it returns)."""
     addresses = {}  # an ordered set
+    rows = _NodeRowAddresses(hostvars)
     for host in _members(groups):
-        found, _why = _member_addresses(host, hostvars[host], hostvars)
+        found, _why = _member_addresses(host, hostvars[host], rows)
         addresses.update(dict.fromkeys(found))
     return list(addresses)
 
@@ -675,8 +692,9 @@ def swarm_member_addresses(groups, hostvars):
 def swarm_unresolved_members(groups, hostvars):
     """'host: why' for each swarm host of the inventory whose address none of the sources gives."""
     unresolved = []
+    rows = _NodeRowAddresses(hostvars)
     for host in _members(groups):
-        found, why = _member_addresses(host, hostvars[host], hostvars)
+        found, why = _member_addresses(host, hostvars[host], rows)
         if not found:
             unresolved.append("%s: %s" % (host, why))
     return unresolved

@@ -568,7 +568,7 @@ def placement_error(spec, nodes):
         limits.append((1, "port %s published in host mode" % ", ".join(host_ports)))
     if not limits:
         return None
-    per_node = min(limit for limit, _ in limits)
+    per_node = min(limit for limit, _why in limits)
     if per_node * len(usable) >= replicas:
         return None
     return "%d replicas cannot be placed: %d node(s) can run it (%s: %s), each at most %d task(s) (%s)" % (
@@ -577,7 +577,7 @@ def placement_error(spec, nodes):
         where,
         ", ".join(sorted((n.get("Description") or {}).get("Hostname") or n.get("ID", "?") for n in usable)),
         per_node,
-        "; ".join(why for _, why in limits),
+        "; ".join(why for _limit, why in limits),
     )
 
 
