@@ -241,12 +241,12 @@ def host_counts(runs, step, key, hosts):
     return [r[step].stats["hosts"][h][key] for r in runs for h in hosts]
 
 
-def slowest_tasks(runs):
-    """The no-op run's slowest tasks: seconds per task name (summed within a run), median over runs."""
+def slowest_tasks(runs, step="noop"):
+    """A step's slowest tasks: seconds per task name (summed within a run), median over runs."""
     per_run = []
     for r in runs:
         totals = {}
-        for task in r["noop"].stats["tasks"]:
+        for task in r[step].stats["tasks"]:
             totals[task["name"]] = totals.get(task["name"], 0.0) + task["seconds"]
         per_run.append(totals)
     names = set().union(*per_run)
@@ -282,6 +282,7 @@ def summarize(size, runs):
         )
     }
     summary["slowest"], summary["task_seconds"] = slowest_tasks(runs)
+    summary["slowest_running"], summary["task_seconds_running"] = slowest_tasks(runs, "fresh_running")
     return summary
 
 
@@ -343,9 +344,10 @@ def print_summary(summary):
         "ratios: no-op / peer no-op %.2f, fresh / peer fresh %.2f, fresh (engines running) / peer fresh %.2f, "
         "no-op / ping floor %.2f" % (ratios["noop"], ratios["fresh"], ratios["fresh_running"], ratios["ping"])
     )
-    print("slowest no-op tasks:")
-    for name, seconds in summary["slowest"]:
-        print("  %6s s  %s" % (secs(seconds), name))
+    for key, what in (("slowest", "no-op"), ("slowest_running", "fresh (engines running)")):
+        print("slowest %s tasks:" % what)
+        for name, seconds in summary[key]:
+            print("  %6s s  %s" % (secs(seconds), name))
 
 
 def print_targets(summaries):
@@ -371,11 +373,11 @@ def markdown_targets(summaries):
     return lines
 
 
-def markdown_slowest(summaries):
+def markdown_slowest(summaries, key="slowest"):
     lines = []
     for summary in summaries.values():
         lines += ["", "%d hosts:" % summary["size"], "", "| Task | Seconds (median) |", "|---|---:|"]
-        lines += ["| %s | %s |" % (name.replace("|", "\\|"), secs(seconds)) for name, seconds in summary["slowest"]]
+        lines += ["| %s | %s |" % (name.replace("|", "\\|"), secs(seconds)) for name, seconds in summary[key]]
     return lines
 
 
@@ -518,6 +520,8 @@ def write_report(summaries, info, argv):
     lines += markdown_targets(summaries)
     lines += ["", "## Slowest tasks of the no-op re-run"]
     lines += markdown_slowest(summaries)
+    lines += ["", "## Slowest tasks of the fresh formation on running engines"]
+    lines += markdown_slowest(summaries, "slowest_running")
     lines += ["", "## What the figures mean", ""]
     lines += markdown_meaning(summaries)
     text = "\n".join(lines) + "\n"

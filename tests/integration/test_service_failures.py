@@ -280,7 +280,7 @@ def test_an_engine_error_in_a_batch_keeps_the_outcome_of_every_other_service(fai
     second = [
         dict(first[0], image=WEB + ":v2"),
         dict(first[1], image=WEB + ":broken", restart_policy=FAST_RESTART),
-        dict(first[2], constraints=["node.role==worker", "node.labels.zone==eu!"]),  # the engine refuses the value
+        dict(first[2], constraints=["node.role==worker", "node.labels.zone!=eu!"]),  # the engine refuses the value
         service("new1", image=WEB + ":v1", replicas=1),
     ]
     result = run_services(inventory, tmp_path, dict(swarm_services=second))
