@@ -22,11 +22,12 @@ DOCUMENTATION = r"""
 name: pending
 short_description: What the engine and swarm plays have left to do, from the preflight probe
 description:
-  - C(swarm_pending_work) lists what the engine and swarm plays have to do among a run's hosts. On each host, what
-    the docker_engine role would do (engine down, locked manager, kernel drift, daemon.json, upgrades, firewall, from
-    the host's C(docker_engine_wanted)); then joins, swarm settings, token rotation, role, availability and label
-    changes, stale entries, nodes not Ready.
-  - An empty list means the plays would change nothing, and playbooks/nodes.yml skips them.
+  - C(swarm_pending_work) tells what the engine and swarm plays have to do among a run's hosts, as two lists of
+    reasons. C(engine), what the docker_engine role would do on each host (engine down, locked manager, kernel drift,
+    daemon.json, upgrades, firewall, from the host's C(docker_engine_wanted); nodes an interrupted restart left
+    drained). C(swarm), joins, swarm settings, token rotation, role, availability and label changes, stale entries,
+    nodes not Ready.
+  - playbooks/nodes.yml runs the engine play only when C(engine) has a reason, and the swarm play when either has.
 """
 
 DAEMON_JSON_OWNERSHIP = {"owner": "root", "group": "root", "mode": "0644"}
@@ -78,7 +79,7 @@ def engine_pending_work(probe, wanted):
     return work
 
 
-def _node_work(nodes, hosts, hostvars, managers, restart_label):
+def _node_work(nodes, hosts, hostvars, managers):
     node_ids = {h: _probe(hostvars[h]).get("node_id") for h in hosts}
     work = ["%s: its node ID is unknown" % h for h in hosts if not node_ids[h]]
     by_id = {n.get("id"): n for n in nodes}
@@ -96,39 +97,41 @@ def _node_work(nodes, hosts, hostvars, managers, restart_label):
         work.append("%s: %s" % (change["host"], asked))
     for entry in swarm_stale_nodes(nodes, hosts, node_ids):
         work.append("%s: a stale entry (node %s)" % (entry["host"], entry["node"]))
-    for node in nodes:
-        if restart_label in (node.get("labels") or {}):
-            work.append("%s: left drained by an interrupted restart" % node.get("hostname"))
     return work
 
 
 def swarm_pending_work(hosts, hostvars, managers, wanted):
-    """What the engine and swarm plays have to do among `hosts` (this run's reachable swarm hosts): reasons, empty
-    when nothing. Engine work on any host counts, since the swarm play follows what the engine play did.
+    """What the engine and swarm plays have to do among `hosts` (this run's reachable swarm hosts), as
+    dict(engine=reasons, swarm=reasons). The engine play runs when `engine` has a reason, the swarm play when either
+    has one (it follows what the engine play did); both are skipped when both are empty.
 
     wanted: outside_managers (live managers preflight found outside --limit), settings_declared, rotate_tokens,
     unlock_key_vault_file, restart_label.
     """
     outside = [h for h in wanted.get("outside_managers") or [] if h not in hosts]
     hosts = [h for h in hosts if not _unreachable(hostvars[h])]
-    work = []
+    engine, swarm = [], []
     for host in hosts:
         reasons = engine_pending_work(_probe(hostvars[host]), hostvars[host].get("docker_engine_wanted"))
-        work += ["%s: %s" % (host, reason) for reason in reasons]
-    work += ["%s: not in the swarm" % h for h in swarm_hosts_to_join(hosts, hostvars)]
+        engine += ["%s: %s" % (host, reason) for reason in reasons]
+    swarm += ["%s: not in the swarm" % h for h in swarm_hosts_to_join(hosts, hostvars)]
     if wanted.get("settings_declared"):
-        work.append("swarm settings are declared")
+        swarm.append("swarm settings are declared")
     if wanted.get("rotate_tokens"):
-        work.append("swarm_rotate_tokens=%s" % wanted["rotate_tokens"])
+        swarm.append("swarm_rotate_tokens=%s" % wanted["rotate_tokens"])
     if wanted.get("unlock_key_vault_file"):
-        work.append("swarm_unlock_key_vault_file is set")
-    if work:
-        return work
+        swarm.append("swarm_unlock_key_vault_file is set")
     bootstrap = swarm_bootstrap_host(managers, hostvars, hosts + outside)
     probe = _probe(hostvars[bootstrap]) if bootstrap else {}
-    if not probe.get("is_manager") or probe.get("nodes_error") or "nodes" not in probe:
-        return ["no node list from a live manager"]
-    return _node_work(probe["nodes"], hosts, hostvars, managers, wanted.get("restart_label") or "")
+    nodes = probe.get("nodes") if probe.get("is_manager") and not probe.get("nodes_error") else None
+    # Giving a drained node back its availability is the engine role's (it drained the node for a restart).
+    restart_label = wanted.get("restart_label") or ""
+    for node in nodes or []:
+        if restart_label in (node.get("labels") or {}):
+            engine.append("%s: left drained by an interrupted restart" % node.get("hostname"))
+    if not engine and not swarm:
+        swarm = ["no node list from a live manager"] if nodes is None else _node_work(nodes, hosts, hostvars, managers)
+    return dict(engine=engine, swarm=swarm)
 
 
 class FilterModule:

@@ -14,6 +14,7 @@ DOCUMENTATION = r"""
 name: swarm
 short_description: Decisions of the swarmplane plays (preflight, bootstrap, plans, node table)
 description:
+  - C(swarm_probe_hosts) is the host pattern preflight probes (the swarm, and the load balancers when there are).
   - C(swarm_preflight) checks the inventory against what the hosts reported and returns errors and warnings.
   - C(swarm_bootstrap_host) picks the manager the swarm is formed or driven from.
   - C(swarm_advertise_address) resolves a host's advertise address.
@@ -80,6 +81,11 @@ def _where(host, host_vars):
     addr = host_vars.get("ansible_host", host)
     port = host_vars.get("ansible_port")
     return "%s:%s" % (addr, port) if port else str(addr)
+
+
+def swarm_probe_hosts(groups):
+    """The host pattern preflight probes: the swarm's hosts, and the load balancers when the inventory has them."""
+    return "swarm:loadbalancers" if "loadbalancers" in groups else "swarm"
 
 
 def swarm_inventory_errors(groups):
@@ -820,6 +826,7 @@ class FilterModule:
         return {
             "swarm_preflight": swarm_preflight,
             "swarm_inventory_errors": swarm_inventory_errors,
+            "swarm_probe_hosts": swarm_probe_hosts,
             "swarm_bootstrap_host": swarm_bootstrap_host,
             "swarm_live_managers": swarm_live_managers,
             "swarm_advertise_address": swarm_advertise_address,

@@ -22,6 +22,8 @@ import socket
 import time
 import traceback
 
+from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_service_spec import get_path
+
 try:
     import docker
     from docker.errors import APIError, DockerException, NotFound
@@ -474,15 +476,6 @@ SWARM_SPEC_OPTIONS = {
 }
 # Raft ticks are fixed when the swarm is created: the engine ignores changes to them.
 SWARM_SPEC_INIT_ONLY = ("heartbeat_tick", "election_tick")
-
-
-def get_path(spec, path):
-    """The value at a path of keys in nested dicts; None where the path ends early."""
-    for key in path:
-        if not isinstance(spec, dict):
-            return None
-        spec = spec.get(key)
-    return spec
 
 
 def _set_path(spec, path, value):

@@ -9,9 +9,19 @@ from __future__ import annotations
 import copy
 import re
 
-from ansible_collections.swarmplane.cluster.plugins.module_utils.swarm_common import get_path
-
 NS = 1_000_000_000
+
+
+# Pure logic too, kept here and not in swarm_common: filter plugins import this module on the controller, where
+# swarm_common's Docker SDK import would cost every task that uses a filter a tenth of a second.
+def get_path(spec, path):
+    """The value at a path of keys in nested dicts; None where the path ends early."""
+    for key in path:
+        if not isinstance(spec, dict):
+            return None
+        spec = spec.get(key)
+    return spec
+
 
 # What `docker service create` sets when the user says nothing (the SDK would send parallelism 0 = all at
 # once and failure action continue).

@@ -112,6 +112,24 @@ def test_load_balancer_declarations_are_checked_before_anything_changes(lab, tmp
     assert_untouched("manager-1", "worker-1")
 
 
+def test_an_init_the_engine_refuses_stops_every_host_with_the_engines_words(lab, tmp_path):
+    # The engines start (nothing in the inventory is wrong), then the engine refuses the listen address: the init's
+    # result is hidden (it would carry the join tokens), so its message is reported by the task after it.
+    inventory = write_inventory(
+        tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab, all_vars={"swarm_listen_addr": "192.0.2.1:2377"}
+    )
+    result = run_playbook(inventory)
+    assert result.returncode != 0
+    text = " ".join(result.stdout.split())
+    assert "host manager-1: docker swarm init failed:" in text
+    assert "192.0.2.1:2377: bind: cannot assign requested address" in text
+    assert "No host joined. Fix: correct what the engine refused" in text
+    assert "Join workers" not in text  # every host stopped there, none tried to join without a token
+    for host in ("manager-1", "worker-1"):
+        state = lab_exec(host, "docker info --format '{{.Swarm.LocalNodeState}}'").stdout.strip()
+        assert state == "inactive"
+
+
 def test_rerun_after_the_fix_converges(lab, tmp_path):
     inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab)
     result = run_playbook(inventory)

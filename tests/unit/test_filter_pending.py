@@ -92,21 +92,35 @@ def hostvars(nodes=None, **overrides):
     return found
 
 
+def reasons(hosts, found, managers, wanted):
+    """Every reason, engine's then swarm's: what the Plan play prints."""
+    work = swarm_pending_work(hosts, found, managers, wanted)
+    return work["engine"] + work["swarm"]
+
+
 def test_a_formed_swarm_as_the_inventory_says_has_no_work():
-    assert swarm_pending_work(HOSTS, hostvars(), MANAGERS, {}) == []
+    assert swarm_pending_work(HOSTS, hostvars(), MANAGERS, {}) == dict(engine=[], swarm=[])
 
 
-def test_engine_work_on_a_host_is_swarm_work_too():
-    found = hostvars(w1=dict(docker_engine_wanted=engine(upgrade=True)))
-    assert swarm_pending_work(HOSTS, found, MANAGERS, {}) == ["w1: docker_engine_upgrade is true"]
+def test_engine_work_on_a_host_is_engine_work_and_the_node_list_is_left_to_the_swarm_play():
+    nodes = [node("n1", "m1", "manager", manager_status="Leader"), node("n2", "w1", status="Down")]
+    found = hostvars(nodes, w1=dict(docker_engine_wanted=engine(upgrade=True)))
+    assert swarm_pending_work(HOSTS, found, MANAGERS, {}) == dict(
+        engine=["w1: docker_engine_upgrade is true"], swarm=[]
+    )
     found = hostvars(m1=dict(docker_engine_wanted=None))
-    assert swarm_pending_work(HOSTS, found, MANAGERS, {}) == ["m1: docker_engine_wanted is not set"]
+    assert reasons(HOSTS, found, MANAGERS, {}) == ["m1: docker_engine_wanted is not set"]
+
+
+def test_joins_alone_leave_the_engine_play_out():
+    found = hostvars(w1=dict(swarm_probe=dict(in_swarm=False, node_id="")))
+    assert swarm_pending_work(HOSTS, found, MANAGERS, {}) == dict(engine=[], swarm=["w1: not in the swarm"])
 
 
 def test_a_host_outside_the_swarm_and_declared_settings_are_work():
     found = hostvars(w1=dict(swarm_probe=dict(in_swarm=False)))
     wanted = dict(settings_declared=True, rotate_tokens="worker", unlock_key_vault_file="key.vault")
-    assert swarm_pending_work(HOSTS, found, MANAGERS, wanted) == [
+    assert reasons(HOSTS, found, MANAGERS, wanted) == [
         "w1: not in the swarm",
         "swarm settings are declared",
         "swarm_rotate_tokens=worker",
@@ -116,7 +130,7 @@ def test_a_host_outside_the_swarm_and_declared_settings_are_work():
 
 def test_role_availability_and_label_changes_are_work():
     found = hostvars(w1=dict(swarm_node_labels={"web": "yes"}, swarm_node_availability="drain"))
-    assert swarm_pending_work(HOSTS + ["m2"], dict(found, m2=found["w1"]), MANAGERS + ["m2"], {}) == [
+    assert reasons(HOSTS + ["m2"], dict(found, m2=found["w1"]), MANAGERS + ["m2"], {}) == [
         "m2: role manager, availability drain, labels web=yes",
         "w1: availability drain, labels web=yes",
     ]
@@ -124,9 +138,9 @@ def test_role_availability_and_label_changes_are_work():
 
 def test_nodes_not_ready_unknown_or_missing_are_work():
     nodes = [node("n1", "m1", "manager", manager_status="Leader"), node("n2", "w1", status="Down")]
-    assert swarm_pending_work(HOSTS, hostvars(nodes), MANAGERS, {}) == ["w1: its node is Down"]
+    assert reasons(HOSTS, hostvars(nodes), MANAGERS, {}) == ["w1: its node is Down"]
     gone = hostvars(nodes[:1])
-    assert swarm_pending_work(HOSTS, gone, MANAGERS, {}) == ["w1: its node n2 is not in the node list"]
+    assert reasons(HOSTS, gone, MANAGERS, {}) == ["w1: its node n2 is not in the node list"]
 
 
 def test_a_stale_entry_and_a_node_left_drained_by_a_restart_are_work():
@@ -136,21 +150,20 @@ def test_a_stale_entry_and_a_node_left_drained_by_a_restart_are_work():
         node("old", "w1", status="Down"),
         node("n3", "w9", labels={"swarmplane.restart.availability": "active"}),
     ]
-    assert swarm_pending_work(
-        HOSTS, hostvars(nodes), MANAGERS, dict(restart_label="swarmplane.restart.availability")
-    ) == [
-        "w1: a stale entry (node old)",
-        "w9: left drained by an interrupted restart",
-    ]
+    wanted = dict(restart_label="swarmplane.restart.availability")
+    assert swarm_pending_work(HOSTS, hostvars(nodes), MANAGERS, wanted) == dict(
+        engine=["w9: left drained by an interrupted restart"], swarm=[]
+    )
+    assert reasons(HOSTS, hostvars(nodes[:3]), MANAGERS, wanted) == ["w1: a stale entry (node old)"]
 
 
 def test_without_a_node_list_from_a_live_manager_the_plays_run():
     found = hostvars(m1=dict(swarm_probe=dict(in_swarm=True, is_manager=True, node_id="n1", nodes_error="no leader")))
-    assert swarm_pending_work(HOSTS, found, MANAGERS, {}) == ["no node list from a live manager"]
+    assert reasons(HOSTS, found, MANAGERS, {}) == ["no node list from a live manager"]
 
 
 def test_unreachable_hosts_are_left_out_and_an_outside_manager_gives_the_node_list():
     found = hostvars(w1=dict(swarm_probe=dict(unreachable=True)))
-    assert swarm_pending_work(HOSTS, found, MANAGERS, {}) == []
-    limited = swarm_pending_work(["w1"], hostvars(), MANAGERS, dict(outside_managers=["m1"]))
+    assert reasons(HOSTS, found, MANAGERS, {}) == []
+    limited = reasons(["w1"], hostvars(), MANAGERS, dict(outside_managers=["m1"]))
     assert limited == []

@@ -17,6 +17,7 @@ from ansible_collections.swarmplane.cluster.plugins.filter.swarm import (
     swarm_live_managers,
     swarm_node_table,
     swarm_preflight,
+    swarm_probe_hosts,
     swarm_reconcile_plan,
 )
 
@@ -86,6 +87,14 @@ def live_cluster_probes():
     probes = {h: manager_probe(h) for h in ("m1", "m2", "m3")}
     probes.update({h: worker_probe(h) for h in ("w1", "w2")})
     return probes
+
+
+# --------------------------------------------------------------------------- swarm_probe_hosts
+
+
+def test_preflight_probes_the_load_balancers_only_when_the_inventory_has_them():
+    assert swarm_probe_hosts(GROUPS) == "swarm"
+    assert swarm_probe_hosts(dict(GROUPS, loadbalancers=["lb1"])) == "swarm:loadbalancers"
 
 
 # --------------------------------------------------------------------------- swarm_inventory_errors
@@ -634,6 +643,7 @@ def test_filter_plugin_exposes_the_filters_the_plays_call():
         "swarm_member_addresses",
         "swarm_node_table",
         "swarm_preflight",
+        "swarm_probe_hosts",
         "swarm_reconcile_plan",
         "swarm_restart_errors",
         "swarm_restart_order",
