@@ -296,11 +296,13 @@ def targets(summary):
             "%.2fx" % ratios["noop"],
             verdict(ratios["noop"] <= TARGET_NOOP_RATIO),
         ),
+        # The like-for-like formation is on running engines, as the peer gets its hosts; with the engines started
+        # and prepared first it is reported, as the issue asks, against no goal of its own.
         (
-            "fresh / peer fresh, %d hosts" % summary["size"],
-            "<= %.1fx" % TARGET_FRESH_RATIO,
+            "fresh (engines started) / peer fresh, %d hosts" % summary["size"],
+            "reported only",
             "%.2fx" % ratios["fresh"],
-            verdict(ratios["fresh"] <= TARGET_FRESH_RATIO),
+            "-",
         ),
         (
             "fresh (engines running) / peer fresh, %d hosts" % summary["size"],
