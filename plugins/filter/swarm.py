@@ -18,6 +18,7 @@ description:
   - C(swarm_preflight) checks the inventory against what the hosts reported and returns errors and warnings.
   - C(swarm_bootstrap_host) picks the manager the swarm is formed or driven from.
   - C(swarm_advertise_address) resolves a host's advertise address.
+  - C(swarm_node_ids) maps each host to its node ID, from this run's init or join or from the probe.
   - C(swarm_reconcile_plan) lists node changes (role, availability, labels) the inventory asks for.
   - C(swarm_restart_order) and C(swarm_restart_errors) order engine restarts and refuse those that would cost the
     swarm its quorum or leave a manager locked.
@@ -467,6 +468,19 @@ def swarm_hosts_to_join(hosts, hostvars):
     return [h for h in hosts if not _probe(hostvars[h]).get("in_swarm")]
 
 
+def swarm_node_ids(hosts, hostvars):
+    """host -> node ID: what this run's init or join returned, else what the probe found ('' when neither)."""
+    ids = {}
+    for host in hosts:
+        host_vars = hostvars[host]
+        returned = [
+            (host_vars.get(key) or {}).get("node_id")
+            for key in ("swarm_bootstrap_result", "swarm_manager_join", "swarm_worker_join")
+        ]
+        ids[host] = next((i for i in returned if i), None) or _probe(host_vars).get("node_id") or ""
+    return ids
+
+
 def _wanted_availability(host, host_vars, managers):
     explicit = host_vars.get("swarm_node_availability")
     if explicit:
@@ -831,6 +845,7 @@ class FilterModule:
             "swarm_live_managers": swarm_live_managers,
             "swarm_advertise_address": swarm_advertise_address,
             "swarm_hosts_to_join": swarm_hosts_to_join,
+            "swarm_node_ids": swarm_node_ids,
             "swarm_join_availability": swarm_join_availability,
             "swarm_reconcile_plan": swarm_reconcile_plan,
             "swarm_stale_nodes": swarm_stale_nodes,

@@ -677,8 +677,9 @@ class ServiceManager:
             if state["failure"]:
                 raise ServiceFailure(state["failure"], state["engine_rollback"])
             now, window = self.clock.monotonic(), stable_window(service["Spec"])
+            wall = self.clock.time()
             for task in state["tasks"]:
-                seen.setdefault(task["ID"], now)
+                seen.setdefault(task["ID"], now - running_age(task, wall, since))
             young = [t for t in state["tasks"] if _since(t, since) and now - seen[t["ID"]] < window]
             if state["converged"] and not young:
                 return dict(running=state["running"], wanted=state["wanted"], tasks=self._placement(state["tasks"]))
@@ -739,6 +740,16 @@ def _under(path, prefix):
 
 def _status(task):
     return task.get("Status") or {}
+
+
+def running_age(task, now, since):
+    """Seconds a running task has been running by its status time, 0 when unknown. Never more than since the change
+    was sent: a node whose clock is behind this one's must not make a task count sooner. Services sent together
+    are waited for one after another; by its own time a task's monitor may have passed while others were waited for."""
+    started = timestamp(_status(task).get("Timestamp"))
+    if not started:
+        return 0.0
+    return max(0.0, min(now - started, now - since))
 
 
 def _since(task, since):

@@ -108,6 +108,7 @@ class FakeSwarm:
         self.writes = []  # (action, service name)
         self.stuck_rollback = False  # the engine's own rollback never completes
         self.slow_stop = False  # a drained node's containers stop a tick after the engine asked them to
+        self.clock_skew = 0  # seconds the nodes' clocks (task status times) are ahead of the module's
         self.clock = FakeClock(self)
         self.counter = 0
 
@@ -116,8 +117,8 @@ class FakeSwarm:
     def now(self):
         return self.clock.time()
 
-    def stamp(self):
-        return datetime.fromtimestamp(self.now(), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    def stamp(self, skew=0):
+        return datetime.fromtimestamp(self.now() + skew, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def new_id(self, prefix):
         self.counter += 1
@@ -461,7 +462,7 @@ class FakeSwarm:
             task["DesiredState"] = "shutdown"
             task["Status"] = dict(State="failed", Err="task: non-zero exit (1)")
         else:
-            task["Status"] = dict(State="running", Message="started")
+            task["Status"] = dict(State="running", Message="started", Timestamp=self.stamp(self.clock_skew))
 
     def _advance_update(self, service):
         status = service.get("UpdateStatus") or {}

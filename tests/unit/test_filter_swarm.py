@@ -15,6 +15,7 @@ from ansible_collections.swarmplane.cluster.plugins.filter.swarm import (
     swarm_inventory_errors,
     swarm_join_availability,
     swarm_live_managers,
+    swarm_node_ids,
     swarm_node_table,
     swarm_preflight,
     swarm_probe_hosts,
@@ -87,6 +88,26 @@ def live_cluster_probes():
     probes = {h: manager_probe(h) for h in ("m1", "m2", "m3")}
     probes.update({h: worker_probe(h) for h in ("w1", "w2")})
     return probes
+
+
+# --------------------------------------------------------------------------- swarm_node_ids
+
+
+def test_node_ids_come_from_this_runs_init_or_join_before_the_probe():
+    hostvars = {
+        "m1": dict(swarm_bootstrap_result=dict(changed=True, node_id="new-m1"), swarm_probe=dict(node_id="")),
+        "m2": dict(swarm_bootstrap_result=dict(skipped=True), swarm_manager_join=dict(node_id="new-m2")),
+        "w1": dict(swarm_manager_join=dict(skipped=True), swarm_worker_join=dict(node_id="new-w1")),
+        "w2": dict(swarm_worker_join=dict(skipped=True), swarm_probe=dict(node_id="old-w2")),
+        "w3": dict(swarm_probe=dict(in_swarm=False)),
+    }
+    assert swarm_node_ids(["m1", "m2", "w1", "w2", "w3"], hostvars) == {
+        "m1": "new-m1",
+        "m2": "new-m2",
+        "w1": "new-w1",
+        "w2": "old-w2",
+        "w3": "",
+    }
 
 
 # --------------------------------------------------------------------------- swarm_probe_hosts
@@ -641,6 +662,7 @@ def test_filter_plugin_exposes_the_filters_the_plays_call():
         "swarm_join_availability",
         "swarm_live_managers",
         "swarm_member_addresses",
+        "swarm_node_ids",
         "swarm_node_table",
         "swarm_preflight",
         "swarm_probe_hosts",

@@ -472,6 +472,22 @@ def batch(swarm, services, check_mode=False, planned=None):
     return apply_all(module, swarm.client(module), clock=swarm.clock)
 
 
+def test_services_sent_together_wait_for_their_monitor_side_by_side_not_one_after_another(swarm):
+    # Each task counts once it ran for the 8 s monitor by its own status time: the second and third services were
+    # running while the first was waited for, so the batch waits about one monitor, not three.
+    names = ["first", "second", "third"]
+    result, error = batch(swarm, [dict(name=n, image=V1, update_config=dict(monitor="8s")) for n in names])
+    assert error is None and [r["outcome"] for r in result["services"]] == ["changed"] * 3
+    assert 8 <= swarm.clock.sleeps <= 11
+
+
+def test_a_task_whose_status_time_is_ahead_of_this_clock_counts_from_when_it_is_seen(swarm):
+    # A node clock ahead: a negative age counts as none, the monitor is waited in full.
+    swarm.clock_skew = 60
+    _, result = run(swarm, name="agent", image=V1, mode="global", update_config=dict(monitor="8s"))
+    assert result["running"] == 3 and 8 <= swarm.clock.sleeps <= 10
+
+
 def test_an_engine_error_on_one_service_keeps_the_outcome_of_the_others_and_stops_the_rest(swarm):
     swarm.deploy("first")
     swarm.refuse("update", "second", "rpc error: code = Unknown desc = update out of sequence")
