@@ -95,6 +95,9 @@ MODULE_TASKS = {
 
 # Target from the issue: a no-op re-apply of 20 services under 5 s beyond the bare play start-up.
 TARGET_EXTRA = 5.0
+# Issue 9: keep that figure at what it was (2.09 s), and let cluster.yml's no-op with the declaration cost no more
+# than its no-op without it plus as much.
+KEEP_EXTRA = 2.09
 
 START = "<!-- services-bench:start -->"
 END = "<!-- services-bench:end -->"
@@ -325,10 +328,16 @@ def targets(summary):
             verdict(extra < TARGET_EXTRA),
         ),
         (
+            "the same, kept at its earlier figure",
+            "<= %g s" % KEEP_EXTRA,
+            "%s s" % secs(extra),
+            verdict(extra <= KEEP_EXTRA),
+        ),
+        (
             "cluster.yml no-op with the %d services declared, beyond its no-op without them" % COUNT,
-            "<= the services.yml figure (%s s)" % secs(extra),
+            "<= %g s" % KEEP_EXTRA,
             "%s s" % secs(cluster_extra),
-            verdict(cluster_extra <= extra),
+            verdict(cluster_extra <= KEEP_EXTRA),
         ),
     ]
 
@@ -379,7 +388,8 @@ def meaning(summary):
         "cluster_bare": secs(summary["cluster_bare"]["median"]),
         "cluster_noop": secs(summary["cluster_noop"]["median"]),
         "cluster_extra": secs(summary["cluster_extra"]["median"]),
-        "cluster_verdict": verdict(summary["cluster_extra"]["median"] <= extra["median"]),
+        "cluster_verdict": verdict(summary["cluster_extra"]["median"] <= KEEP_EXTRA),
+        "keep": KEEP_EXTRA,
         "bare_clock": secs(bare["clock"]),
         "bare_outside": secs(bare["median"] - bare["clock"]),
         "bare_ping": bare["median"] / ping["median"],
@@ -411,9 +421,9 @@ def meaning(summary):
         '  The no-op\'s slowest task, "%(slowest)s" (%(slowest_noop)s s), took %(slowest_bare)s s in the bare '
         "start-up too%(shared)s.",
         "- **cluster.yml with the %(count)d services declared: %(cluster_noop)s s** for its no-op, against "
-        "%(cluster_bare)s s with nothing declared: the declaration adds %(cluster_extra)s s, where services.yml's "
-        "no-op adds %(extra)s s to its bare start-up (%(cluster_verdict)s): both playbooks end in the same "
-        "services play.",
+        "%(cluster_bare)s s with nothing declared: the declaration adds %(cluster_extra)s s (%(cluster_verdict)s "
+        "against %(keep)g s). It adds more than to services.yml's bare start-up (%(extra)s s), which runs the "
+        "services role with an empty declaration, where cluster.yml without one skips the role.",
         "- **Bare start-up: %(bare)s s**, %(bare_ping).1fx the %(ping)s s ping floor: the preflight probe of every "
         "host, picking a live manager and the declaration checks; %(bare_clock)s s inside the run_stats clock "
         "(playbook loading and tasks), %(bare_outside)s s outside it (Python start-up, imports, configuration, "
