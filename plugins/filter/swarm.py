@@ -469,13 +469,22 @@ def swarm_hosts_to_join(hosts, hostvars):
 
 
 def swarm_node_ids(hosts, hostvars):
-    """host -> node ID: what this run's init or join returned, else what the probe found ('' when neither)."""
+    """host -> node ID: what this run's init or join returned, else what the probe found ('' when neither).
+
+    The managers that joined one at a time did so in one looped task run once: its results, each naming its host as
+    `item`, are registered on every host.
+    """
     ids = {}
     for host in hosts:
         host_vars = hostvars[host]
         returned = [
             (host_vars.get(key) or {}).get("node_id")
-            for key in ("swarm_bootstrap_result", "swarm_manager_join", "swarm_worker_join")
+            for key in ("swarm_bootstrap_result", "swarm_join_together_result")
+        ]
+        returned += [
+            r.get("node_id")
+            for r in (host_vars.get("swarm_manager_join") or {}).get("results", [])
+            if r.get("item") == host
         ]
         ids[host] = next((i for i in returned if i), None) or _probe(host_vars).get("node_id") or ""
     return ids

@@ -4,10 +4,11 @@ import json
 from pathlib import Path
 
 import ansible_runner
-from conftest import REPO, lab_exec, node_list, write_inventory
+from conftest import REPO, lab_exec, node_list, run_playbook, write_inventory
 
 
-def run_like_awx(private_dir, inventory):
+def run_like_awx(private_dir, inventory, cmdline=None):
+    """cmdline="--check": what AWX runs for a job template of job type "check"."""
     private_dir.mkdir(parents=True, exist_ok=True)
     return ansible_runner.run(
         private_data_dir=str(private_dir),
@@ -15,6 +16,7 @@ def run_like_awx(private_dir, inventory):
         playbook="cluster.yml",
         inventory=str(inventory),
         envvars={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+        cmdline=cmdline,
         quiet=True,
     )
 
@@ -35,15 +37,30 @@ def assert_no_join_token_in(private_dir):
         assert token.split("-")[-1] not in artifacts
 
 
+def swarm_states(*hosts):
+    return [lab_exec(h, "docker info --format '{{.Swarm.LocalNodeState}}'").stdout.strip() for h in hosts]
+
+
 def test_cluster_yml_through_ansible_runner_is_successful_then_idempotent(lab, tmp_path):
     inventory = write_inventory(tmp_path / "hosts.yml", ["manager-1"], ["worker-1"], lab)
-    # Both hosts leave first: the first run forms the swarm, and the init's result is what carries the join tokens.
+    # Engines running (whatever ran before), then both hosts leave: the first run forms the swarm, and the init's
+    # result is what carries the join tokens.
+    assert run_playbook(inventory).returncode == 0
     for host in ("worker-1", "manager-1"):
-        lab_exec(host, "docker swarm leave --force")
+        assert lab_exec(host, "docker swarm leave --force").returncode == 0
+    # A check job first (engines running, no swarm yet): it says what it would do and makes no swarm.
+    check = run_like_awx(tmp_path / "check", inventory, cmdline="--check --diff")
+    assert check.status == "successful", check.stdout.read()[-3000:]
+    assert {
+        "Initialize the swarm, or update its settings, on manager-1",
+        "Join the workers, and the first of the managers that join",
+    } <= set(changed_tasks(check))
+    assert swarm_states("manager-1", "worker-1") == ["inactive", "inactive"]
+
     first = run_like_awx(tmp_path / "run1", inventory)
     assert first.status == "successful", first.stdout.read()[-3000:]
     assert first.rc == 0
-    assert "Join workers" in changed_tasks(first)
+    assert "Join the workers, and the first of the managers that join" in changed_tasks(first)
     assert_no_join_token_in(tmp_path / "run1")
 
     second = run_like_awx(tmp_path / "run2", inventory)
@@ -60,7 +77,7 @@ def test_job_events_carry_no_join_token(lab, tmp_path):
     assert lab_exec("worker-1", "docker swarm leave").returncode == 0
     runner = run_like_awx(tmp_path / "run", inventory)
     assert runner.status == "successful"
-    assert "Join workers" in changed_tasks(runner)
+    assert "Join the workers, and the first of the managers that join" in changed_tasks(runner)
     assert_no_join_token_in(tmp_path / "run")
     assert json.dumps(runner.stats)  # stats are plain data AWX can store
     # The entry worker-1 left behind is removed: one worker-1, and it is Ready.

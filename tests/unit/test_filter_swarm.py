@@ -94,16 +94,28 @@ def live_cluster_probes():
 
 
 def test_node_ids_come_from_this_runs_init_or_join_before_the_probe():
+    # The managers joined one at a time are the results of one looped task, registered on every host.
+    serial = dict(results=[dict(item="m2", node_id="new-m2"), dict(item="m3", failed=True)])
     hostvars = {
-        "m1": dict(swarm_bootstrap_result=dict(changed=True, node_id="new-m1"), swarm_probe=dict(node_id="")),
-        "m2": dict(swarm_bootstrap_result=dict(skipped=True), swarm_manager_join=dict(node_id="new-m2")),
-        "w1": dict(swarm_manager_join=dict(skipped=True), swarm_worker_join=dict(node_id="new-w1")),
-        "w2": dict(swarm_worker_join=dict(skipped=True), swarm_probe=dict(node_id="old-w2")),
+        "m1": dict(
+            swarm_bootstrap_result=dict(changed=True, node_id="new-m1"),
+            swarm_probe=dict(node_id=""),
+            swarm_manager_join=serial,
+        ),
+        "m2": dict(
+            swarm_bootstrap_result=dict(skipped=True),
+            swarm_join_together_result=dict(skipped=True),
+            swarm_manager_join=serial,
+        ),
+        "m3": dict(swarm_manager_join=serial, swarm_probe=dict(in_swarm=False)),
+        "w1": dict(swarm_join_together_result=dict(node_id="new-w1"), swarm_manager_join=serial),
+        "w2": dict(swarm_join_together_result=dict(skipped=True), swarm_probe=dict(node_id="old-w2")),
         "w3": dict(swarm_probe=dict(in_swarm=False)),
     }
-    assert swarm_node_ids(["m1", "m2", "w1", "w2", "w3"], hostvars) == {
+    assert swarm_node_ids(["m1", "m2", "m3", "w1", "w2", "w3"], hostvars) == {
         "m1": "new-m1",
         "m2": "new-m2",
+        "m3": "",
         "w1": "new-w1",
         "w2": "old-w2",
         "w3": "",
