@@ -110,6 +110,15 @@ options:
     type: list
     elements: path
     default: []
+  packages:
+    description:
+      - Names of Debian packages; RV(packages_missing) lists those dpkg does not list as installed, read from
+        C(/var/lib/dpkg/status) in the same round trip. The docker_engine role installs, and refreshes the apt lists,
+        only when some are missing.
+      - Works without an engine and without the Docker SDK.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - swarmplane.cluster.engine
@@ -258,6 +267,14 @@ files:
   type: dict
   sample: {"/etc/docker/daemon.json": {"exists": true, "checksum": "6b1e...", "owner": "root", "group": "root",
            "mode": "0644"}}
+packages_missing:
+  description:
+    - The names of O(packages) that dpkg does not list as installed; all of them on a host without
+      C(/var/lib/dpkg/status).
+  returned: when packages are given
+  type: list
+  elements: str
+  sample: ["docker.io"]
 kernel_drift:
   description: What differs from O(kernel), one line each (empty when nothing does).
   returned: when kernel is given
@@ -439,6 +456,22 @@ def file_state(path):
     )
 
 
+def installed_packages(status_text):
+    """Names of the packages a dpkg status file lists as installed ("Status: install ok installed")."""
+    installed = set()
+    for stanza in status_text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
+        if fields.get("Status", "").split()[-1:] == ["installed"] and "Package" in fields:
+            installed.add(fields["Package"])
+    return installed
+
+
+def missing_packages(names, status_text):
+    """The names not installed, in the order given; all of them when there is no status to read."""
+    installed = installed_packages(status_text)
+    return [name for name in names if name not in installed]
+
+
 def _name(lookup, number):
     try:
         return lookup(number)[0]
@@ -556,6 +589,7 @@ def main():
             host_facts=dict(type="bool", default=False),
             kernel=dict(type="dict", options=KERNEL_OPTIONS),
             files=dict(type="list", elements="path", default=[]),
+            packages=dict(type="list", elements="str", default=[]),
             **ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
@@ -563,6 +597,8 @@ def main():
     extra = dict(host=host_facts(module)) if module.params["host_facts"] else {}
     if module.params["files"]:
         extra["files"] = {path: file_state(path) for path in module.params["files"]}
+    if module.params["packages"]:
+        extra["packages_missing"] = missing_packages(module.params["packages"], _read("/var/lib/dpkg/status"))
     if module.params["kernel"] is not None:
         probe = KernelManager(module, check_only=True)
         probe.run(module.params["kernel"])

@@ -47,6 +47,11 @@ def test_a_restarted_host_without_init_gets_its_engine_back_and_rejoins(lab, tmp
     assert result.returncode == 0, result.stdout[-3000:]
     assert lab_exec("worker-1", "docker info --format '{{.Swarm.LocalNodeState}}'").stdout.strip() == "active"
     assert node_list() == ["manager-1 Ready", "worker-1 Ready"]
+    # Its packages are installed (the probe read dpkg's status): started without apt, which would have refreshed
+    # lists from a mirror.
+    header = "TASK [swarmplane.cluster.docker_engine : Install"
+    install = result.stdout.split(header, 1)[1].split("TASK [", 1)[0] if header in result.stdout else ""
+    assert "[worker-1]" not in install.replace("skipping: [worker-1]", ""), install
 
 
 def test_a_daemon_json_the_engine_rejects_is_put_back_the_engine_returns_and_a_valid_change_applies_later(

@@ -1,6 +1,7 @@
 """Parsing of the host facts swarm_info reads in the preflight round trip."""
 
 from ansible_collections.swarmplane.cluster.plugins.modules.swarm_info import (
+    missing_packages,
     parse_default_route,
     parse_ip_addr,
     parse_os_release,
@@ -37,3 +38,31 @@ def test_debian_and_ubuntu_are_the_debian_family():
     assert parse_os_release(debian) == {"os_family": "Debian", "distribution": "Debian GNU/Linux"}
     assert parse_os_release(ubuntu) == {"os_family": "Debian", "distribution": "Ubuntu"}
     assert parse_os_release(rocky) == {"os_family": "rocky", "distribution": "Rocky Linux"}
+
+
+DPKG_STATUS = """Package: docker.io
+Status: install ok installed
+Priority: optional
+Description: Linux container runtime
+ Status: not a field, a description line
+
+Package: python3-docker
+Status: deinstall ok config-files
+Version: 5.0.3-1
+
+Package: containerd
+Status: install ok half-configured
+
+Package: runc
+Status: install ok installed
+"""
+
+
+def test_missing_packages_are_those_dpkg_does_not_list_as_installed():
+    wanted = ["docker.io", "python3-docker", "containerd", "runc", "apparmor"]
+    # Removed with its configuration kept, half-configured, or never there: apt has something to do for each.
+    assert missing_packages(wanted, DPKG_STATUS) == ["python3-docker", "containerd", "apparmor"]
+
+
+def test_without_a_dpkg_status_every_package_counts_as_missing():
+    assert missing_packages(["docker.io", "runc"], "") == ["docker.io", "runc"]
