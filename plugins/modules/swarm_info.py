@@ -397,7 +397,7 @@ def parse_os_release(text):
 
 def _read(path, default=""):
     try:
-        with open(path) as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
     except OSError:
         return default

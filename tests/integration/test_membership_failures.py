@@ -422,3 +422,24 @@ def test_bulk_demotion_when_allowed_demotes_one_manager_at_a_time(mfail):
     assert listed["manager-1"] == ("manager", "Leader")
     assert listed["manager-2"] == listed["manager-3"] == ("worker", "")
     assert all(engine_state(h) == "active false" for h in ("manager-2", "manager-3", "worker-1"))
+
+
+def test_demoted_managers_that_left_join_again_as_managers_each_with_its_own_settings(mfail):
+    # After the bulk demotion above, manager-2 and manager-3 are workers: they leave, and the inventory makes them
+    # managers again. manager-2 joins with the workers, manager-3 after it from the looped task, which must take
+    # manager-3's settings, not those of manager-1 (where it runs): manager-1's own data path address would make
+    # manager-3's join fail ("must be a local address").
+    for host in ("manager-2", "manager-3"):
+        assert on(host, "docker swarm leave").returncode == 0
+    address = mfail["lab"]["all"]["children"]["swarm"]["children"]["managers"]["hosts"]["manager-1"]["ansible_host"]
+    inventory = inventory_with(
+        mfail, "rejoin.yml", MANAGERS, WORKERS, host_vars={"manager-1": {"swarm_data_path_addr": address}}
+    )
+
+    result = run_playbook(inventory)
+
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "changed: [manager-1 -> manager-3" in result.stdout  # joined from the loop
+    # Its node ID came from the loop's results: else its new entry would have been taken for a stale one and removed.
+    assert_cluster_unchanged()
+    assert set(changed(run_playbook(mfail["inventory"])).values()) == {0}
