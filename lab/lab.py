@@ -85,9 +85,13 @@ def lab_containers(name):
 
 
 def container_state(container):
-    """(state, image) of an existing container, or None."""
+    """(state, image, the SSH key it authorizes or None) of an existing container, or None."""
     out = docker("ps", "-a", "--filter", "name=^%s$" % container, "--format", "{{.State}} {{.Image}}")
-    return tuple(out.split()) if out else None
+    if not out:
+        return None
+    env = json.loads(docker("inspect", "--format", "{{json .Config.Env}}", container)) or []
+    key = next((e.split("=", 1)[1] for e in env if e.startswith("LAB_AUTHORIZED_KEY=")), None)
+    return (*out.split(), key)
 
 
 def container_ip(container, network):
@@ -227,6 +231,11 @@ def up(args):
         existing = container_state(container)
         if existing and existing[1] != image:
             print("==> recreating %s: its image is not %s" % (container, image))
+            docker("rm", "-fv", container)
+            existing = None
+        elif existing and existing[2] != pubkey:
+            # Another checkout's lab of the same name: its hosts would refuse this checkout's key.
+            print("==> recreating %s: it authorizes another SSH key than %s" % (container, KEY))
             docker("rm", "-fv", container)
             existing = None
         if not existing:
