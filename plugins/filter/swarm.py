@@ -469,22 +469,12 @@ def swarm_hosts_to_join(hosts, hostvars):
 
 
 def swarm_node_ids(hosts, hostvars):
-    """host -> node ID: what this run's init or join returned, else what the probe found ('' when neither).
-
-    The managers that joined one at a time did so in one looped task run once: its results, each naming its host as
-    `item`, are registered on every host.
-    """
+    """host -> node ID: what this run's init or join returned, else what the probe found ('' when neither)."""
     ids = {}
     for host in hosts:
         host_vars = hostvars[host]
         returned = [
-            (host_vars.get(key) or {}).get("node_id")
-            for key in ("swarm_bootstrap_result", "swarm_join_together_result")
-        ]
-        returned += [
-            r.get("node_id")
-            for r in (host_vars.get("swarm_manager_join") or {}).get("results", [])
-            if r.get("item") == host
+            (host_vars.get(key) or {}).get("node_id") for key in ("swarm_bootstrap_result", "swarm_join_result")
         ]
         ids[host] = next((i for i in returned if i), None) or _probe(host_vars).get("node_id") or ""
     return ids
@@ -545,6 +535,10 @@ def swarm_stale_nodes(nodes, hosts, node_ids):
     being demoted) still counts in the raft: its role says it must be demoted before it is removed. An old manager
     entry the raft lists as reachable is taken for stale only once its node is Down: the raft may call it reachable
     because the machine's new manager answers at the same address, but a node that stopped sending heartbeats is gone.
+
+    Also stale: the entry a manager's join leaves when its engine fails after the swarm's CA registered it (a listen
+    address already in use): no hostname, no address, never Ready, not in the raft. Not in the raft, it has nothing
+    to demote; its host is unknown.
     """
     by_id = {n.get("id"): n for n in nodes or []}
     by_machine = {}  # (hostname, address) -> the nodes listed for it, in list order
@@ -558,7 +552,22 @@ def swarm_stale_nodes(nodes, hosts, node_ids):
         for node in by_machine.get((current.get("hostname"), current.get("address")), []):
             if node.get("id") != current["id"] and (node.get("status") == "Down" or not _is_reachable_manager(node)):
                 stale.append(dict(node=node["id"], host=host, role=node.get("role") or "worker"))
+    for node in nodes or []:
+        if _never_registered(node):
+            stale.append(dict(node=node["id"], host=NO_HOST, role="worker"))
     return stale
+
+
+NO_HOST = "(a join that did not finish)"
+
+
+def _never_registered(node):
+    return (
+        not node.get("hostname")
+        and not node.get("address")
+        and node.get("status") != "Ready"
+        and not node.get("manager_status")
+    )
 
 
 # --------------------------------------------------------------------------- engine restarts

@@ -424,22 +424,31 @@ def test_bulk_demotion_when_allowed_demotes_one_manager_at_a_time(mfail):
     assert all(engine_state(h) == "active false" for h in ("manager-2", "manager-3", "worker-1"))
 
 
-def test_demoted_managers_that_left_join_again_as_managers_each_with_its_own_settings(mfail):
+def test_a_manager_that_cannot_join_stops_the_run_naming_it_and_the_next_run_converges(mfail):
     # After the bulk demotion above, manager-2 and manager-3 are workers: they leave, and the inventory makes them
-    # managers again. manager-2 joins with the workers, manager-3 after it from the looped task, which must take
-    # manager-3's settings, not those of manager-1 (where it runs): manager-1's own data path address would make
-    # manager-3's join fail ("must be a local address").
+    # managers again; they join together with the rest. manager-3 is told to listen on port 22, where its sshd
+    # listens: its engine refuses the join before the leader hears of it. The run stops on every host naming it,
+    # and manager-2's join stands.
     for host in ("manager-2", "manager-3"):
         assert on(host, "docker swarm leave").returncode == 0
-    address = mfail["lab"]["all"]["children"]["swarm"]["children"]["managers"]["hosts"]["manager-1"]["ansible_host"]
     inventory = inventory_with(
-        mfail, "rejoin.yml", MANAGERS, WORKERS, host_vars={"manager-1": {"swarm_data_path_addr": address}}
+        mfail, "rejoin.yml", MANAGERS, WORKERS, host_vars={"manager-3": {"swarm_listen_addr": "0.0.0.0:22"}}
     )
 
-    result = run_playbook(inventory)
+    refused = run_playbook(inventory)
+
+    assert refused.returncode != 0
+    said = text(refused)
+    assert "host manager-3: could not join the swarm as a manager (" in said
+    assert "address already in use" in said
+    assert "Read the swarm's nodes" not in refused.stdout  # stopped before roles are reconciled
+    assert engine_state("manager-2") == "active true"
+    assert engine_state("manager-3").startswith("inactive")
+
+    result = run_playbook(mfail["inventory"])
 
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "changed: [manager-1 -> manager-3" in result.stdout  # joined from the loop
-    # Its node ID came from the loop's results: else its new entry would have been taken for a stale one and removed.
+    # The entry manager-3's failed join left (no hostname, never Ready) is removed; manager-3's new one, whose ID came
+    # from the join's result, is not taken for a stale one.
     assert_cluster_unchanged()
     assert set(changed(run_playbook(mfail["inventory"])).values()) == {0}

@@ -94,22 +94,12 @@ def live_cluster_probes():
 
 
 def test_node_ids_come_from_this_runs_init_or_join_before_the_probe():
-    # The managers joined one at a time are the results of one looped task, registered on every host.
-    serial = dict(results=[dict(item="m2", node_id="new-m2"), dict(item="m3", failed=True)])
     hostvars = {
-        "m1": dict(
-            swarm_bootstrap_result=dict(changed=True, node_id="new-m1"),
-            swarm_probe=dict(node_id=""),
-            swarm_manager_join=serial,
-        ),
-        "m2": dict(
-            swarm_bootstrap_result=dict(skipped=True),
-            swarm_join_together_result=dict(skipped=True),
-            swarm_manager_join=serial,
-        ),
-        "m3": dict(swarm_manager_join=serial, swarm_probe=dict(in_swarm=False)),
-        "w1": dict(swarm_join_together_result=dict(node_id="new-w1"), swarm_manager_join=serial),
-        "w2": dict(swarm_join_together_result=dict(skipped=True), swarm_probe=dict(node_id="old-w2")),
+        "m1": dict(swarm_bootstrap_result=dict(changed=True, node_id="new-m1"), swarm_probe=dict(node_id="")),
+        "m2": dict(swarm_bootstrap_result=dict(skipped=True), swarm_join_result=dict(node_id="new-m2")),
+        "m3": dict(swarm_join_result=dict(failed=True, msg="refused"), swarm_probe=dict(in_swarm=False)),
+        "w1": dict(swarm_join_result=dict(node_id="new-w1"), swarm_probe=dict(node_id="old-w1")),
+        "w2": dict(swarm_join_result=dict(skipped=True), swarm_probe=dict(node_id="old-w2")),
         "w3": dict(swarm_probe=dict(in_swarm=False)),
     }
     assert swarm_node_ids(["m1", "m2", "m3", "w1", "w2", "w3"], hostvars) == {
@@ -730,6 +720,37 @@ def test_an_old_manager_entry_the_raft_lists_as_reachable_is_stale_only_once_its
     assert swarm_stale_nodes(nodes, ["m1"], {"m1": "b"}) == [
         {"node": "c", "host": "m1", "role": "manager"},
         {"node": "d", "host": "m1", "role": "manager"},
+    ]
+
+
+def test_the_entry_of_a_manager_join_that_failed_after_registration_is_stale_and_not_demoted():
+    from ansible_collections.swarmplane.cluster.plugins.filter.swarm import swarm_stale_nodes
+
+    nodes = [
+        # What node_row makes of it: the CA registered the node, its engine never reported a description.
+        {
+            "id": "orphan",
+            "hostname": None,
+            "address": None,
+            "status": "Unknown",
+            "role": "manager",
+            "manager_status": "",
+        },
+        {"id": "m", "hostname": "manager-1", "address": "10.0.0.2", "status": "Ready", "role": "manager"},
+        # Joining right now, already reporting: not taken.
+        {"id": "j", "hostname": "worker-2", "address": "10.0.0.4", "status": "Unknown", "role": "worker"},
+        # A raft member without a description yet is left alone.
+        {
+            "id": "r",
+            "hostname": "",
+            "address": "",
+            "status": "Unknown",
+            "role": "manager",
+            "manager_status": "Reachable",
+        },
+    ]
+    assert swarm_stale_nodes(nodes, ["m1"], {"m1": "m"}) == [
+        {"node": "orphan", "host": "(a join that did not finish)", "role": "worker"},
     ]
 
 
