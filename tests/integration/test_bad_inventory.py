@@ -124,7 +124,7 @@ def test_an_init_the_engine_refuses_stops_every_host_with_the_engines_words(lab,
     assert "host manager-1: docker swarm init failed:" in text
     assert "192.0.2.1:2377: bind: cannot assign requested address" in text
     assert "No host joined. Fix: correct what the engine refused" in text
-    assert "Join the workers" not in text  # every host stopped there, none tried to join without a token
+    assert "Join the managers and workers" not in text  # every host stopped there, none tried to join without a token
     for host in ("manager-1", "worker-1"):
         state = lab_exec(host, "docker info --format '{{.Swarm.LocalNodeState}}'").stdout.strip()
         assert state == "inactive"

@@ -53,14 +53,14 @@ def test_cluster_yml_through_ansible_runner_is_successful_then_idempotent(lab, t
     assert check.status == "successful", check.stdout.read()[-3000:]
     assert {
         "Initialize the swarm, or update its settings, on manager-1",
-        "Join the workers, and the first of the managers that join",
+        "Join the managers and workers that are not in the swarm",
     } <= set(changed_tasks(check))
     assert swarm_states("manager-1", "worker-1") == ["inactive", "inactive"]
 
     first = run_like_awx(tmp_path / "run1", inventory)
     assert first.status == "successful", first.stdout.read()[-3000:]
     assert first.rc == 0
-    assert "Join the workers, and the first of the managers that join" in changed_tasks(first)
+    assert "Join the managers and workers that are not in the swarm" in changed_tasks(first)
     assert_no_join_token_in(tmp_path / "run1")
 
     second = run_like_awx(tmp_path / "run2", inventory)
@@ -77,7 +77,7 @@ def test_job_events_carry_no_join_token(lab, tmp_path):
     assert lab_exec("worker-1", "docker swarm leave").returncode == 0
     runner = run_like_awx(tmp_path / "run", inventory)
     assert runner.status == "successful"
-    assert "Join the workers, and the first of the managers that join" in changed_tasks(runner)
+    assert "Join the managers and workers that are not in the swarm" in changed_tasks(runner)
     assert_no_join_token_in(tmp_path / "run")
     assert json.dumps(runner.stats)  # stats are plain data AWX can store
     # The entry worker-1 left behind is removed: one worker-1, and it is Ready.
