@@ -525,6 +525,18 @@ def swarm_reconcile_plan(nodes, hosts, hostvars, managers, node_ids):
     return plan
 
 
+NO_HOST = "(a join that did not finish)"
+
+
+def _never_registered(node):
+    return (
+        not node.get("hostname")
+        and not node.get("address")
+        and node.get("status") != "Ready"
+        and not node.get("manager_status")
+    )
+
+
 def swarm_stale_nodes(nodes, hosts, node_ids):
     """Entries left behind by inventory hosts that joined again under a new node ID: [{node, host, role}].
 
@@ -556,18 +568,6 @@ def swarm_stale_nodes(nodes, hosts, node_ids):
         if _never_registered(node):
             stale.append(dict(node=node["id"], host=NO_HOST, role="worker"))
     return stale
-
-
-NO_HOST = "(a join that did not finish)"
-
-
-def _never_registered(node):
-    return (
-        not node.get("hostname")
-        and not node.get("address")
-        and node.get("status") != "Ready"
-        and not node.get("manager_status")
-    )
 
 
 # --------------------------------------------------------------------------- engine restarts
